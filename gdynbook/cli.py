@@ -1,0 +1,168 @@
+"""The ``gdynbook`` command line (also ``python -m gdynbook``).
+
+Every subcommand takes ``--output DIR`` (alias ``--out``) and ``--help``. Later
+subcommands (``toy``, ``simulate``, ``train``, ``analyze``) register themselves in
+:data:`SUBCOMMANDS` with a function that adds their arguments and one that runs them.
+
+Errors a user can fix (:class:`ValueError`, :class:`FileNotFoundError`,
+:class:`FileExistsError`) are printed as one line and give exit status 2; anything
+else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gdynbook import __version__
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``gdynbook`` subcommand."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def add_output_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """Add the ``--output DIR`` / ``--out DIR`` option every subcommand has."""
+    parser.add_argument(
+        "--output",
+        "--out",
+        dest="output",
+        type=Path,
+        default=None if default is None else Path(default),
+        required=default is None,
+        metavar="DIR",
+        help="directory to write results to" + ("" if default is None else f" (default {default})"),
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into DIR even if it already holds results",
+    )
+
+
+def prepare_output_dir(output: Path, overwrite: bool, marker_files: Sequence[str]) -> Path:
+    """Create ``output`` and refuse to overwrite earlier results unless asked to.
+
+    Raises
+    ------
+    FileExistsError
+        If any of ``marker_files`` exists in ``output`` and ``overwrite`` is false.
+    """
+    existing = [name for name in marker_files if (output / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{output} already holds {', '.join(existing)}: choose another --output or "
+            "pass --overwrite."
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+# ---------------------------------------------------------------------- convert
+def _add_convert_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="TRAJ",
+        help="trajectory file, or several chunk files of one run in order "
+        "(traj.npz or any format mdtraj reads)",
+    )
+    parser.add_argument("--topology", "--top", default=None, help="topology file (e.g. PDB)")
+    parser.add_argument(
+        "--target",
+        default=None,
+        help="target atoms: mdtraj selection, e.g. 'element Li', or comma-separated indices",
+    )
+    parser.add_argument(
+        "--time-step-ps",
+        type=float,
+        default=None,
+        help="time between frames in ps, when the file does not carry it",
+    )
+    add_output_argument(parser)
+
+
+def _parse_target(text: str | None) -> str | list[int] | None:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if all(p.lstrip("-").isdigit() for p in parts if p):
+        return [int(p) for p in parts if p]
+    return text
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from gdynbook.trajectory import load_trajectory
+
+    traj = load_trajectory(
+        args.paths,
+        topology=args.topology,
+        target=_parse_target(args.target),
+        time_step_ps=args.time_step_ps,
+    )
+    output = prepare_output_dir(args.output, args.overwrite, ["traj.npz"])
+    path = traj.save(output / "traj.npz")
+    summary = {
+        "n_frames": traj.n_frames,
+        "n_atoms": traj.n_atoms,
+        "n_targets": traj.n_targets,
+        "time_step_ps": traj.time_step_ps,
+        "wrapped": traj.wrapped,
+        "path": str(path),
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand(
+        name="convert",
+        help="read a trajectory (traj.npz or any mdtraj format) and write a gdynbook traj.npz",
+        add_arguments=_add_convert_arguments,
+        run=_run_convert,
+    ),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``gdynbook`` argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="gdynbook",
+        description="Graph dynamical networks: simulate, train and analyse atomic dynamics.",
+    )
+    parser.add_argument("--version", action="version", version=f"gdynbook {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for sub in SUBCOMMANDS:
+        sub_parser = subparsers.add_parser(sub.name, help=sub.help, description=sub.help)
+        sub.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=sub.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args))
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"gdynbook {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,791 @@
+"""Trajectories of periodic systems: the :class:`Trajectory` container and its loaders.
+
+A trajectory is what every later step starts from: Cartesian coordinates of all atoms
+in every frame, the periodic cell of every frame, the atomic numbers, which atoms are
+the *targets* whose dynamics a GDyNet learns, and the time between frames.
+
+Two kinds of files are read by :func:`load_trajectory`:
+
+* the original GDyNets ``traj.npz`` (keys ``traj_coords``, ``lattices``,
+  ``atom_types``, ``target_index``), unchanged; gdynbook adds ``time_step_ps`` and
+  ``wrapped`` when it writes one;
+* any format that mdtraj reads (DCD, XTC, LAMMPS dump, PDB, NetCDF, ...), with a
+  topology where the format needs one. mdtraj works in nm; gdynbook in Å.
+
+Several independent runs of one system are always a Python ``list`` of
+:class:`Trajectory`; one run stored as several chunk files loads as one trajectory.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gdynbook.cache import atomic_savez
+
+if TYPE_CHECKING:  # pragma: no cover
+    import mdtraj
+
+PathLike = str | os.PathLike[str]
+
+#: Keys of the original GDyNets ``traj.npz``.
+GDYNET_KEYS = ("traj_coords", "lattices", "atom_types", "target_index")
+
+#: File suffixes whose mdtraj reader returns real times in ps (others give 0, 1, 2, ...).
+_TIMED_SUFFIXES = {".xtc", ".trr", ".nc", ".netcdf", ".ncdf", ".h5", ".dtr"}
+
+#: File suffixes that carry their own topology.
+_SELF_TOPOLOGY_SUFFIXES = {".pdb", ".pdb.gz", ".h5", ".gro", ".mol2", ".cif", ".pdbx"}
+
+_NM_TO_A = 10.0
+
+
+class TrajectoryError(ValueError):
+    """A trajectory or trajectory file that gdynbook cannot use as it is.
+
+    The message names the problem and how to fix it.
+    """
+
+
+def _as_float_array(name: str, value: Any) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - anything numpy refuses
+        raise TrajectoryError(f"{name} could not be turned into a numeric array: {exc}") from exc
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
+        raise TrajectoryError(f"{name} must be numeric, got dtype {array.dtype}.")
+    if array.dtype != np.float32:
+        array = array.astype(np.float64)
+    return array
+
+
+def _check_finite(name: str, array: np.ndarray, fix: str) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        frames = np.unique(np.nonzero(bad)[0])
+        shown = ", ".join(str(f) for f in frames[:5]) + (" ..." if frames.size > 5 else "")
+        raise TrajectoryError(
+            f"{name} contains NaN or infinite values ({int(bad.sum())} entries, "
+            f"frames {shown}). {fix}"
+        )
+
+
+@dataclass(eq=False)
+class Trajectory:
+    """Coordinates and periodic cells of one MD run, with the atoms to learn.
+
+    Parameters
+    ----------
+    coords : array_like, shape (n_frames, n_atoms, 3)
+        Cartesian coordinates, Å. float32 input stays float32; anything else
+        becomes float64.
+    lattices : array_like, shape (n_frames, 3, 3) or (3, 3)
+        Periodic cell of each frame, Å; **rows are the lattice vectors** a, b, c.
+        A single (3, 3) cell is repeated for every frame.
+    atom_types : array_like of int, shape (n_atoms,)
+        Atomic numbers.
+    target_index : array_like of int, shape (n_targets,)
+        0-based indices of the target atoms whose dynamics are learned.
+    time_step_ps : float
+        Time between consecutive frames, ps.
+    wrapped : bool, optional
+        ``True`` if coordinates are wrapped into the cell, ``False`` if they are
+        continuous (unwrapped, e.g. for diffusion). ``None`` (default) decides from
+        the data: wrapped when every fractional coordinate lies in [0, 1).
+
+    Raises
+    ------
+    TrajectoryError
+        On wrong shapes, a missing or degenerate cell, NaN/inf values, bad target
+        indices or a missing/non-positive time step.
+    """
+
+    coords: np.ndarray
+    lattices: np.ndarray
+    atom_types: np.ndarray
+    target_index: np.ndarray
+    time_step_ps: float
+    wrapped: bool | None = None
+
+    def __post_init__(self) -> None:
+        coords = _as_float_array("coords", self.coords)
+        if coords.ndim != 3 or coords.shape[-1] != 3:
+            raise TrajectoryError(
+                f"coords must have shape (n_frames, n_atoms, 3) in Å, got {coords.shape}. "
+                "For a single frame use coords[None]."
+            )
+        n_frames, n_atoms, _ = coords.shape
+        if n_frames == 0 or n_atoms == 0:
+            raise TrajectoryError(f"coords is empty (shape {coords.shape}): no frames or no atoms.")
+        _check_finite("coords", coords, "Remove or repair those frames before loading.")
+
+        if self.lattices is None:
+            raise TrajectoryError(
+                "lattices is missing: GDyNets needs the periodic cell of every frame "
+                "(rows = lattice vectors, Å). Pass lattices=... or use a file with box information."
+            )
+        lattices = _as_float_array("lattices", self.lattices).astype(np.float64)
+        if lattices.shape == (3, 3):
+            lattices = np.broadcast_to(lattices, (n_frames, 3, 3)).copy()
+        if lattices.shape != (n_frames, 3, 3):
+            raise TrajectoryError(
+                f"lattices must have shape (n_frames, 3, 3) = ({n_frames}, 3, 3) or (3, 3), "
+                f"got {lattices.shape}."
+            )
+        _check_finite("lattices", lattices, "Every frame needs a finite periodic cell.")
+        volumes = np.linalg.det(lattices)
+        scale = np.prod(np.linalg.norm(lattices, axis=2), axis=1)
+        degenerate = volumes <= 1e-8 * np.maximum(scale, 1e-300)
+        if degenerate.any():
+            first = int(np.nonzero(degenerate)[0][0])
+            raise TrajectoryError(
+                f"the cell of frame {first} has zero or negative volume "
+                f"({volumes[first]:.4g} Å³). Rows of lattices must be three linearly "
+                "independent lattice vectors a, b, c forming a right-handed set; a "
+                "non-periodic system needs a (large) box before GDyNets can use it."
+            )
+
+        types = np.asarray(self.atom_types)
+        if types.ndim != 1 or types.shape[0] != n_atoms:
+            raise TrajectoryError(
+                f"atom_types must have shape (n_atoms,) = ({n_atoms},), got {types.shape}."
+            )
+        if not np.issubdtype(types.dtype, np.integer):
+            if np.issubdtype(types.dtype, np.floating) and np.all(types == np.round(types)):
+                types = types.astype(np.int64)
+            else:
+                raise TrajectoryError("atom_types must be integer atomic numbers.")
+        types = types.astype(np.int64)
+        if (types < 1).any() or (types > 118).any():
+            raise TrajectoryError(
+                "atom_types must be atomic numbers between 1 and 118, got values "
+                f"from {types.min()} to {types.max()}."
+            )
+
+        targets = _validate_target_index(self.target_index, n_atoms)
+
+        if self.time_step_ps is None:
+            raise TrajectoryError(
+                "time_step_ps is missing: give the time between frames in ps "
+                "(e.g. time_step_ps=0.1). The original traj.npz format does not store it."
+            )
+        try:
+            time_step = float(self.time_step_ps)
+        except (TypeError, ValueError) as exc:
+            raise TrajectoryError(
+                f"time_step_ps must be a number of ps, got {self.time_step_ps!r}."
+            ) from exc
+        if not np.isfinite(time_step) or time_step <= 0:
+            raise TrajectoryError(f"time_step_ps must be a positive number of ps, got {time_step}.")
+
+        self.coords = coords
+        self.lattices = lattices
+        self.atom_types = types
+        self.target_index = targets
+        self.time_step_ps = time_step
+        if self.wrapped is None:
+            frac = self.fractional_coords()
+            self.wrapped = bool(np.all(frac >= -1e-6) and np.all(frac < 1.0 + 1e-6))
+        else:
+            self.wrapped = bool(self.wrapped)
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def n_frames(self) -> int:
+        """Number of frames."""
+        return int(self.coords.shape[0])
+
+    @property
+    def n_atoms(self) -> int:
+        """Number of atoms."""
+        return int(self.coords.shape[1])
+
+    @property
+    def n_targets(self) -> int:
+        """Number of target atoms."""
+        return int(self.target_index.shape[0])
+
+    @property
+    def times_ps(self) -> np.ndarray:
+        """Time of every frame from the first, ps, shape (n_frames,)."""
+        return np.arange(self.n_frames) * self.time_step_ps
+
+    @property
+    def duration_ps(self) -> float:
+        """Time from the first to the last frame, ps."""
+        return (self.n_frames - 1) * self.time_step_ps
+
+    @property
+    def volumes(self) -> np.ndarray:
+        """Cell volume of every frame, Å³, shape (n_frames,)."""
+        return np.linalg.det(self.lattices)
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def __repr__(self) -> str:
+        kind = "wrapped" if self.wrapped else "unwrapped"
+        return (
+            f"Trajectory({self.n_frames} frames x {self.n_atoms} atoms, "
+            f"{self.n_targets} targets, {self.time_step_ps:g} ps/frame, {kind})"
+        )
+
+    def __getitem__(self, frames: slice) -> Trajectory:
+        """Return the frames selected by a slice (the time step follows the stride)."""
+        if not isinstance(frames, slice):
+            raise TypeError("Trajectory supports slices only, e.g. traj[100:], traj[::10].")
+        start, stop, step = frames.indices(self.n_frames)
+        if step <= 0:
+            raise TrajectoryError("a trajectory slice must run forward in time (positive step).")
+        return Trajectory(
+            coords=self.coords[start:stop:step],
+            lattices=self.lattices[start:stop:step],
+            atom_types=self.atom_types,
+            target_index=self.target_index,
+            time_step_ps=self.time_step_ps * step,
+            wrapped=self.wrapped,
+        )
+
+    # ------------------------------------------------------------------ geometry
+    def fractional_coords(self) -> np.ndarray:
+        """Fractional coordinates, shape (n_frames, n_atoms, 3), float64.
+
+        ``coords = fractional @ lattice`` frame by frame.
+        """
+        inverse = np.linalg.inv(self.lattices)
+        return np.einsum("fnj,fjk->fnk", self.coords.astype(np.float64), inverse)
+
+    def wrap(self) -> Trajectory:
+        """Return a copy with every atom wrapped into the cell (fractional in [0, 1))."""
+        frac = self.fractional_coords()
+        frac = frac - np.floor(frac)
+        coords = np.einsum("fnj,fjk->fnk", frac, self.lattices).astype(self.coords.dtype)
+        return self._replace(coords=coords, wrapped=True)
+
+    def unwrap(self) -> Trajectory:
+        """Return a copy with continuous (unwrapped) coordinates.
+
+        Jumps across the cell between consecutive frames are removed by taking the
+        shortest periodic step in fractional coordinates. This is exact as long as
+        no atom moves more than half a cell length between two frames.
+        """
+        frac = self.fractional_coords()
+        steps = np.diff(frac, axis=0)
+        steps -= np.round(steps)
+        continuous = np.concatenate([frac[:1], frac[:1] + np.cumsum(steps, axis=0)], axis=0)
+        coords = np.einsum("fnj,fjk->fnk", continuous, self.lattices).astype(self.coords.dtype)
+        return self._replace(coords=coords, wrapped=False)
+
+    def _replace(self, **changes: Any) -> Trajectory:
+        fields = {
+            "coords": self.coords,
+            "lattices": self.lattices,
+            "atom_types": self.atom_types,
+            "target_index": self.target_index,
+            "time_step_ps": self.time_step_ps,
+            "wrapped": self.wrapped,
+        }
+        fields.update(changes)
+        return Trajectory(**fields)
+
+    # ------------------------------------------------------------------ output
+    def save(self, path: PathLike) -> Path:
+        """Write the trajectory as a GDyNets ``traj.npz`` plus ``time_step_ps``.
+
+        The file holds the original keys (``traj_coords``, ``lattices``,
+        ``atom_types``, ``target_index``), so the original code reads it too, plus
+        ``time_step_ps`` and ``wrapped``. It is written atomically: an interrupted
+        save never leaves a truncated file in place of a good one.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file, conventionally ending in ``.npz``.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        return atomic_savez(
+            path,
+            traj_coords=self.coords,
+            lattices=self.lattices,
+            atom_types=self.atom_types,
+            target_index=self.target_index,
+            time_step_ps=np.float64(self.time_step_ps),
+            wrapped=np.bool_(self.wrapped),
+        )
+
+    def topology(self) -> mdtraj.Topology:
+        """Return a minimal mdtraj topology: one residue per atom, named by element."""
+        return _topology_from_types(self.atom_types)
+
+    def to_mdtraj(self, topology: mdtraj.Topology | None = None) -> mdtraj.Trajectory:
+        """Convert to an ``mdtraj.Trajectory`` (nm, ps) for writing DCD, PDB, XTC, ...
+
+        Parameters
+        ----------
+        topology : mdtraj.Topology, optional
+            Defaults to :meth:`topology`.
+        """
+        import mdtraj
+
+        top = self.topology() if topology is None else topology
+        if top.n_atoms != self.n_atoms:
+            raise TrajectoryError(
+                f"the topology has {top.n_atoms} atoms but the trajectory has {self.n_atoms}."
+            )
+        # mdtraj (and DCD, PDB, LAMMPS) store a cell as lengths and angles, which
+        # implies the standard orientation: a along x, b in the xy plane. Rotate the
+        # whole system into it, through fractional coordinates, so that atoms and
+        # cell stay consistent whatever orientation the lattice rows had.
+        lengths = np.linalg.norm(self.lattices, axis=2)
+        a, b, c = (self.lattices[:, i] for i in range(3))
+
+        def angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+            cosine = np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
+            return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+        angles = np.stack([angle(b, c), angle(a, c), angle(a, b)], axis=1)
+        standard = np.stack(
+            mdtraj.utils.lengths_and_angles_to_box_vectors(*lengths.T, *angles.T), axis=1
+        )
+        coords = np.einsum("fnj,fjk->fnk", self.fractional_coords(), standard)
+        md_traj = mdtraj.Trajectory(
+            xyz=(coords / _NM_TO_A).astype(np.float32), topology=top, time=self.times_ps
+        )
+        md_traj.unitcell_lengths = (lengths / _NM_TO_A).astype(np.float32)
+        md_traj.unitcell_angles = angles.astype(np.float32)
+        return md_traj
+
+
+# ---------------------------------------------------------------------- helpers
+def _validate_target_index(target_index: Any, n_atoms: int) -> np.ndarray:
+    if target_index is None:
+        raise TrajectoryError(
+            "target_index is missing: say which atoms to learn, e.g. target='element Li'."
+        )
+    targets = np.asarray(target_index)
+    if targets.ndim == 0:
+        targets = targets.reshape(1)
+    if targets.ndim != 1:
+        raise TrajectoryError(f"target_index must be one-dimensional, got shape {targets.shape}.")
+    if targets.size == 0:
+        raise TrajectoryError(
+            "target_index is empty: at least one target atom is needed. Check the selection."
+        )
+    if targets.dtype == bool:
+        raise TrajectoryError("target_index must hold atom indices, not a boolean mask.")
+    if not np.issubdtype(targets.dtype, np.integer):
+        if np.issubdtype(targets.dtype, np.floating) and np.all(targets == np.round(targets)):
+            targets = targets.astype(np.int64)
+        else:
+            raise TrajectoryError("target_index must hold integer atom indices (0-based).")
+    targets = targets.astype(np.int64)
+    if (targets < 0).any() or (targets >= n_atoms).any():
+        raise TrajectoryError(
+            f"target_index has indices outside 0 ... {n_atoms - 1} (got {targets.min()} "
+            f"... {targets.max()}); indices are 0-based."
+        )
+    if np.unique(targets).size != targets.size:
+        raise TrajectoryError("target_index lists some atoms more than once.")
+    return targets
+
+
+def _topology_from_types(atom_types: np.ndarray) -> mdtraj.Topology:
+    import mdtraj
+
+    top = mdtraj.Topology()
+    chain = top.add_chain()
+    for number in np.asarray(atom_types):
+        element = mdtraj.element.Element.getByAtomicNumber(int(number))
+        residue = top.add_residue(element.symbol.upper()[:3], chain)
+        top.add_atom(element.symbol, element, residue)
+    return top
+
+
+def check_trajectory_list(trajectories: Sequence[Trajectory]) -> list[Trajectory]:
+    """Check that independent runs describe one system, and return them as a list.
+
+    Parameters
+    ----------
+    trajectories : sequence of Trajectory
+        Independent runs (a single :class:`Trajectory` is accepted and wrapped).
+
+    Raises
+    ------
+    TrajectoryError
+        If the list is empty, holds something other than trajectories, or the runs
+        differ in atom types, target atoms or time step.
+    """
+    if isinstance(trajectories, Trajectory):
+        return [trajectories]
+    runs = list(trajectories)
+    if not runs:
+        raise TrajectoryError("the list of trajectories is empty.")
+    for i, run in enumerate(runs):
+        if not isinstance(run, Trajectory):
+            raise TrajectoryError(
+                f"item {i} of the trajectory list is a {type(run).__name__}, not a Trajectory; "
+                "load files with load_trajectory first."
+            )
+    first = runs[0]
+    for i, run in enumerate(runs[1:], start=1):
+        problems = []
+        if run.n_atoms != first.n_atoms or not np.array_equal(run.atom_types, first.atom_types):
+            problems.append("atom types")
+        if not np.array_equal(run.target_index, first.target_index):
+            problems.append("target atoms")
+        if not np.isclose(run.time_step_ps, first.time_step_ps, rtol=1e-5, atol=0):
+            problems.append(f"time step ({run.time_step_ps} vs {first.time_step_ps} ps)")
+        if problems:
+            raise TrajectoryError(
+                f"trajectory {i} does not match trajectory 0 in its {', '.join(problems)}. "
+                "Independent runs in one list must be of one system with the same targets "
+                "and frame spacing; subsample with traj[::k] to match time steps."
+            )
+    return runs
+
+
+# ---------------------------------------------------------------------- loading
+def load_trajectory(
+    path_or_paths: PathLike | Sequence[PathLike],
+    *,
+    topology: PathLike | mdtraj.Topology | None = None,
+    target: str | Sequence[int] | np.ndarray | None = None,
+    time_step_ps: float | None = None,
+) -> Trajectory:
+    """Load one MD run from a GDyNets ``traj.npz`` or any file mdtraj reads.
+
+    Parameters
+    ----------
+    path_or_paths : path or sequence of paths
+        One file, or several chunk files of **one** run, joined in the given order.
+        For independent runs call this once per run and keep a list.
+    topology : path or mdtraj.Topology, optional
+        Needed for formats without atom information (DCD, XTC, LAMMPS dump, ...).
+    target : str or sequence of int, optional
+        The target atoms: an mdtraj selection (e.g. ``"element Li"``) or 0-based
+        indices. Required for mdtraj formats; for ``traj.npz`` it overrides the
+        file's ``target_index``.
+    time_step_ps : float, optional
+        Time between frames, ps. Required unless the file stores it (gdynbook's
+        ``traj.npz``) or the format carries real times (XTC, TRR, NetCDF, ...).
+
+    Returns
+    -------
+    Trajectory
+
+    Raises
+    ------
+    TrajectoryError
+        For an unreadable, truncated or corrupt file, missing keys, a file without a
+        unit cell, a selection matching nothing, a missing time step, or chunks that
+        do not join (duplicated or missing frames).
+    FileNotFoundError
+        If a file does not exist.
+    """
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        paths = [Path(path_or_paths)]
+    else:
+        paths = [Path(p) for p in path_or_paths]
+    if not paths:
+        raise TrajectoryError("no trajectory files were given.")
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"trajectory file {str(p)!r} does not exist.")
+
+    if all(p.suffix == ".npz" for p in paths):
+        chunks = [_load_gdynet_npz(p, target=target, time_step_ps=time_step_ps) for p in paths]
+    elif any(p.suffix == ".npz" for p in paths):
+        raise TrajectoryError("cannot join .npz chunks with chunks in other formats.")
+    else:
+        chunks = _load_mdtraj_chunks(
+            paths, topology=topology, target=target, time_step_ps=time_step_ps
+        )
+    return _join_chunks(chunks, paths)
+
+
+def _load_gdynet_npz(
+    path: Path, *, target: Any, time_step_ps: float | None
+) -> tuple[Trajectory, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in GDYNET_KEYS if key not in archive.files]
+            if missing:
+                raise TrajectoryError(
+                    f"{path} is not a GDyNets traj.npz: keys {missing} are missing "
+                    f"(it has {archive.files}). Expected {list(GDYNET_KEYS)}."
+                )
+            arrays = {key: archive[key] for key in GDYNET_KEYS}
+            stored_step = (
+                float(archive["time_step_ps"]) if "time_step_ps" in archive.files else None
+            )
+            wrapped = bool(archive["wrapped"]) if "wrapped" in archive.files else None
+    except TrajectoryError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise TrajectoryError(
+            f"{path} could not be read as an .npz archive ({type(exc).__name__}: {exc}). "
+            "The file is truncated or corrupt: write or copy it again."
+        ) from exc
+
+    step = _resolve_time_step(path, stored_step, time_step_ps, "the file's time_step_ps")
+    if step is None:
+        raise TrajectoryError(
+            f"{path} does not store the time between frames (the original traj.npz format "
+            "has none): pass time_step_ps=... in ps (the original toy data used 0.1)."
+        )
+    coords = arrays["traj_coords"]
+    if coords.ndim == 4:
+        raise TrajectoryError(
+            f"{path} stacks {coords.shape[0]} trajectories in one array; gdynbook keeps "
+            "independent runs as a list of Trajectory. Split the array along axis 0."
+        )
+    targets = arrays["target_index"]
+    if target is not None:
+        targets = _select_targets(target, _topology_from_types(np.asarray(arrays["atom_types"])))
+    traj = Trajectory(
+        coords=coords,
+        lattices=arrays["lattices"],
+        atom_types=arrays["atom_types"],
+        target_index=targets,
+        time_step_ps=step,
+        wrapped=wrapped,
+    )
+    return traj, None
+
+
+def _resolve_time_step(
+    path: Path, stored: float | None, requested: float | None, source: str
+) -> float | None:
+    if requested is not None and stored is not None:
+        if not np.isclose(float(requested), stored, rtol=1e-6, atol=0):
+            raise TrajectoryError(
+                f"time_step_ps={requested} contradicts {source} ({stored:g} ps) in {path}. "
+                "Leave time_step_ps out to use the file's value."
+            )
+    return stored if stored is not None else requested
+
+
+def _select_targets(target: Any, topology: mdtraj.Topology) -> np.ndarray:
+    if isinstance(target, str):
+        try:
+            selected = topology.select(target)
+        except Exception as exc:  # noqa: BLE001 - mdtraj raises several types
+            raise TrajectoryError(
+                f"the target selection {target!r} is not valid mdtraj selection syntax "
+                f"({exc}). Example: target='element Li' or target='name LI'."
+            ) from exc
+        if selected.size == 0:
+            elements = sorted({a.element.symbol for a in topology.atoms if a.element is not None})
+            raise TrajectoryError(
+                f"the target selection {target!r} matches no atom. The topology has "
+                f"elements {elements}; e.g. target='element {elements[0] if elements else 'Li'}'."
+            )
+        return selected.astype(np.int64)
+    return _validate_target_index(target, topology.n_atoms)
+
+
+def _scaled_lammps_columns(path: Path) -> bool:
+    """Return whether mdtraj will read a LAMMPS dump's scaled (fractional) columns."""
+    with open(path, encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            if line.startswith("ITEM: ATOMS"):
+                columns = line.split()[2:]
+                for group in (
+                    ("x", "y", "z"),
+                    ("xs", "ys", "zs"),
+                    ("xu", "yu", "zu"),
+                    ("xsu", "ysu", "zsu"),
+                ):
+                    if all(c in columns for c in group):
+                        return group[0] in ("xs", "xsu")
+                raise TrajectoryError(
+                    f"{path} has no coordinate columns (x y z, xs ys zs, xu yu zu or "
+                    f"xsu ysu zsu); its columns are {columns}."
+                )
+    raise TrajectoryError(f"{path} has no 'ITEM: ATOMS' line: it is not a LAMMPS dump.")
+
+
+def _load_mdtraj_chunks(
+    paths: list[Path], *, topology: Any, target: Any, time_step_ps: float | None
+) -> list[tuple[Trajectory, np.ndarray | None]]:
+    import mdtraj
+
+    if topology is None and not all(
+        "".join(p.suffixes[-2:]) in _SELF_TOPOLOGY_SUFFIXES or p.suffix in _SELF_TOPOLOGY_SUFFIXES
+        for p in paths
+    ):
+        raise TrajectoryError(
+            f"{paths[0].name} has no atom information: pass topology=... (e.g. a PDB file "
+            "of the same system)."
+        )
+    if target is None:
+        raise TrajectoryError(
+            "target is missing: say which atoms to learn, e.g. target='element Li' or a "
+            "list of 0-based indices."
+        )
+    if isinstance(topology, (str, os.PathLike)):
+        try:
+            topology = mdtraj.load_topology(str(topology))
+        except Exception as exc:  # noqa: BLE001
+            raise TrajectoryError(f"could not read the topology {topology}: {exc}") from exc
+
+    chunks: list[tuple[Trajectory, np.ndarray | None]] = []
+    for path in paths:
+        kwargs = {} if topology is None else {"top": topology}
+        suffix = path.suffix.lower()
+        scaled = suffix == ".lammpstrj" and _scaled_lammps_columns(path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                md_traj = mdtraj.load(str(path), **kwargs)
+        except (OSError, ValueError, IndexError, RuntimeError, TypeError, KeyError) as exc:
+            raise TrajectoryError(
+                f"mdtraj could not read {path} ({type(exc).__name__}: {exc}). Check the "
+                "format (from the file suffix) and that the topology matches it."
+            ) from exc
+        if md_traj.unitcell_vectors is None:
+            raise TrajectoryError(
+                f"{path} has no unit cell: GDyNets works on periodic systems. Write the "
+                "file with box information (e.g. DCD from a periodic simulation) or add "
+                "a box to a non-periodic system before loading."
+            )
+        lattices = md_traj.unitcell_vectors.astype(np.float64) * _NM_TO_A
+        coords = md_traj.xyz.astype(np.float64) * _NM_TO_A
+        if scaled:
+            # mdtraj reads xs/ys/zs as if they were Cartesian Å and divides by 10;
+            # multiplying by 10 above gave back the fractional values. Convert them
+            # with the cell (LAMMPS and mdtraj share one orientation: a along x, b in
+            # the xy plane).
+            fractional = coords
+            coords = np.einsum("fnj,fjk->fnk", fractional, lattices)
+        if suffix in _TIMED_SUFFIXES:
+            times = np.asarray(md_traj.time, dtype=np.float64)
+            file_step = None
+            if times.size > 1:
+                steps = np.diff(times)
+                file_step = float(np.median(steps))
+                if file_step <= 0 or not np.allclose(steps, file_step, rtol=1e-4, atol=1e-6):
+                    raise TrajectoryError(
+                        f"{path}: the frame times are not evenly spaced (steps from "
+                        f"{steps.min():g} to {steps.max():g} ps): frames are missing or "
+                        "duplicated inside the file."
+                    )
+            step = _resolve_time_step(path, file_step, time_step_ps, "the frame times")
+        else:
+            times = None
+            step = time_step_ps
+        if step is None:
+            raise TrajectoryError(
+                f"{path.name} does not carry frame times: pass time_step_ps=... (ps between "
+                "saved frames)."
+            )
+        targets = _select_targets(target, md_traj.topology)
+        types = np.array(
+            [
+                a.element.atomic_number if a.element is not None else 0
+                for a in md_traj.topology.atoms
+            ]
+        )
+        if (types < 1).any():
+            unknown = [a.name for a in md_traj.topology.atoms if a.element is None][:5]
+            raise TrajectoryError(
+                f"the topology of {path.name} has atoms without an element ({unknown}); "
+                "use a topology with element information."
+            )
+        chunks.append(
+            (
+                Trajectory(
+                    coords=coords,
+                    lattices=lattices,
+                    atom_types=types,
+                    target_index=targets,
+                    time_step_ps=step,
+                ),
+                times,
+            )
+        )
+    return chunks
+
+
+def _join_chunks(
+    chunks: list[tuple[Trajectory, np.ndarray | None]], paths: list[Path]
+) -> Trajectory:
+    if len(chunks) == 1:
+        return chunks[0][0]
+    runs = check_trajectory_list([c[0] for c in chunks])
+    step = runs[0].time_step_ps
+    for k in range(1, len(chunks)):
+        (before, t_before), (after, t_after) = chunks[k - 1], chunks[k]
+        where = f"between {paths[k - 1].name} and {paths[k].name}"
+        if t_before is not None and t_after is not None:
+            gap = t_after[0] - t_before[-1]
+            if np.isclose(gap, step, rtol=1e-4):
+                continue
+            if gap <= 1e-9:
+                raise TrajectoryError(
+                    f"duplicated or overlapping frames {where}: the second chunk starts at "
+                    f"{t_after[0]:g} ps, the first ends at {t_before[-1]:g} ps. Drop the "
+                    "repeated frames (e.g. traj[1:]) or check the chunk order."
+                )
+            raise TrajectoryError(
+                f"missing frames {where}: a gap of {gap:g} ps where {step:g} ps was expected. "
+                "Load the chunks as separate trajectories (a list) instead of one run."
+            )
+        if np.allclose(before.coords[-1], after.coords[0], atol=1e-6, rtol=0):
+            raise TrajectoryError(
+                f"duplicated frame {where}: the last frame of one chunk equals the first of "
+                "the next (common after a restart). Drop it before joining, e.g. load the "
+                "second chunk and use traj[1:]."
+            )
+        _warn_on_suspicious_join(before, after, where)
+    coords = np.concatenate([c[0].coords for c in chunks], axis=0)
+    lattices = np.concatenate([c[0].lattices for c in chunks], axis=0)
+    wrapped = all(c[0].wrapped for c in chunks)
+    first = runs[0]
+    return Trajectory(
+        coords=coords,
+        lattices=lattices,
+        atom_types=first.atom_types,
+        target_index=first.target_index,
+        time_step_ps=step,
+        wrapped=wrapped,
+    )
+
+
+def _warn_on_suspicious_join(before: Trajectory, after: Trajectory, where: str) -> None:
+    """Warn when the step across a join is far larger than steps inside the chunks."""
+
+    def rms_steps(traj: Trajectory) -> np.ndarray:
+        if traj.n_frames < 2:
+            return np.empty(0)
+        frac = np.diff(traj.fractional_coords(), axis=0)
+        frac -= np.round(frac)
+        disp = np.einsum("fnj,fjk->fnk", frac, traj.lattices[1:])
+        return np.sqrt(np.mean(np.sum(disp**2, axis=-1), axis=-1))
+
+    inside = np.concatenate([rms_steps(before), rms_steps(after)])
+    if inside.size < 4:
+        return
+    frac = after.fractional_coords()[0] - before.fractional_coords()[-1]
+    frac -= np.round(frac)
+    join = float(np.sqrt(np.mean(np.sum((frac @ after.lattices[0]) ** 2, axis=-1))))
+    if join > 4.0 * float(np.median(inside)) + 1e-9:
+        warnings.warn(
+            f"the step {where} ({join:.3g} Å RMS) is much larger than any step inside the "
+            "chunks: frames may be missing at the join. These formats store no times, so "
+            "gdynbook cannot tell for sure.",
+            stacklevel=3,
+        )
