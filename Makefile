@@ -1,0 +1,56 @@
+# Two commands: `make book` builds the executed book, `make test` runs every check.
+# Both create .venv when it is missing and install the project into it.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+
+# Every pip call takes torch==2.13.0 (the CPU wheel on this machine's disk); a bare
+# range would pull a multi-GB CUDA build.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export GDYNBOOK_FAST := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Notebook kernels ("python3") must start from the project's environment.
+export PATH := $(BIN):$(PATH)
+
+STAMP := $(VENV)/.installed
+
+.PHONY: all setup book test lint unit notebooks build-book clean
+
+all: book
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+## book: execute every chapter and build the HTML book into _build/html
+book: setup build-book
+	@echo "The book is at: $(CURDIR)/_build/html/index.html"
+
+build-book: setup
+	$(BIN)/jupyter-book build --path-output . .
+	@test -f _build/html/index.html
+
+## test: lint, unit tests, every chapter under nbval, then the book build
+test: setup lint unit notebooks build-book
+	@echo "make test: all checks passed"
+
+lint: setup
+	$(BIN)/ruff check gdynbook tests benchmarks conftest.py
+	$(BIN)/ruff format --check gdynbook
+
+unit: setup
+	$(BIN)/python -m pytest tests
+
+notebooks: setup
+	$(BIN)/python -m pytest --nbval-lax book
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache

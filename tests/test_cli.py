@@ -1,0 +1,61 @@
+"""The gdynbook command line: help, convert, errors and the output directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdynbook.cli import build_parser, main
+from gdynbook.trajectory import Trajectory, load_trajectory
+
+
+def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "convert" in capsys.readouterr().out
+
+
+def test_every_subcommand_takes_output_and_out() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in subparsers.choices.items():
+        options = {s for action in sub._actions for s in action.option_strings}
+        assert {"--output", "--out", "--help"} <= options, name
+
+
+def test_python_dash_m_runs(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "gdynbook", "--version"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("gdynbook ")
+
+
+def test_convert_writes_traj_npz_and_refuses_to_overwrite(
+    tmp_path: Path, small_traj: Trajectory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = small_traj.save(tmp_path / "in.npz")
+    out = tmp_path / "run"
+    assert main(["convert", str(source), "--target", "element S", "--out", str(out)]) == 0
+    converted = load_trajectory(out / "traj.npz")
+    np.testing.assert_array_equal(converted.target_index, [1, 2])
+    before = (out / "traj.npz").read_bytes()
+    assert main(["convert", str(source), "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "traj.npz").read_bytes() == before
+    assert main(["convert", str(source), "--target", "0,3", "--output", str(out),
+                 "--overwrite"]) == 0
+    np.testing.assert_array_equal(load_trajectory(out / "traj.npz").target_index, [0, 3])
+
+
+def test_convert_bad_input_writes_nothing(
+    tmp_path: Path, small_traj: Trajectory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = small_traj.save(tmp_path / "in.npz")
+    out = tmp_path / "run"
+    assert main(["convert", str(source), "--target", "element Na", "--out", str(out)]) == 2
+    assert "matches no atom" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,0 +1,112 @@
+"""Conventions shared by every later module: fast switch, data resolver, cache, packaging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import gdynbook
+from gdynbook import cache, config, data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("value", "fast"), [("1", True), ("0", False), (" 1 ", True)])
+def test_fast_switch(monkeypatch: pytest.MonkeyPatch, value: str, fast: bool) -> None:
+    monkeypatch.setenv("GDYNBOOK_FAST", value)
+    assert config.fast_mode() is fast
+    assert config.pick("small", "large") == ("small" if fast else "large")
+
+
+@pytest.mark.parametrize("cuda", [True, False])
+def test_fast_switch_unset_follows_cuda(monkeypatch: pytest.MonkeyPatch, cuda: bool) -> None:
+    monkeypatch.delenv("GDYNBOOK_FAST", raising=False)
+    monkeypatch.setattr(config, "_cuda_available", lambda: cuda)
+    assert config.fast_mode() is (not cuda)
+
+
+def test_fast_switch_rejects_other_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GDYNBOOK_FAST", "yes")
+    with pytest.raises(ValueError, match="set it to 1 .* or 0"):
+        config.fast_mode()
+
+
+def test_cache_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GDYNBOOK_CACHE_DIR", str(tmp_path / "c"))
+    assert config.cache_dir() == tmp_path / "c"
+    assert (tmp_path / "c").is_dir()
+    monkeypatch.delenv("GDYNBOOK_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config.cache_dir() == tmp_path / "home" / ".cache" / "gdynbook"
+
+
+def test_cache_key_depends_on_inputs_and_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    a = np.arange(6.0)
+    key = cache.cache_key(a, {"cutoff": 7.0, "n": 20})
+    assert key == cache.cache_key(a.copy(), {"n": 20, "cutoff": 7.0})
+    assert key != cache.cache_key(a.astype(np.float32), {"cutoff": 7.0, "n": 20})
+    assert key != cache.cache_key(a.reshape(2, 3), {"cutoff": 7.0, "n": 20})
+    assert key != cache.cache_key(a, {"cutoff": 6.0, "n": 20})
+    monkeypatch.setattr(cache, "__version__", "9.9.9")
+    assert key != cache.cache_key(a, {"cutoff": 7.0, "n": 20})
+
+
+def test_cache_path_is_outside_the_repository() -> None:
+    path = cache.cache_path("graphs", np.zeros(3))
+    assert path.parent.is_dir()
+    assert ROOT not in path.parents
+
+
+def test_data_path_in_checkout() -> None:
+    readme = data.path("README.md")
+    assert readme == ROOT / "data" / "README.md"
+    assert "README.md" in data.available()
+
+
+def test_data_path_unknown_name_lists_files() -> None:
+    with pytest.raises(FileNotFoundError, match="Available: .*README.md"):
+        data.path("no-such-file.npz")
+    with pytest.raises(FileNotFoundError, match="outside"):
+        data.path("../pyproject.toml")
+
+
+def test_data_path_prefers_wheel_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "site-packages" / "gdynbook"
+    (package / "_data" / "toy").mkdir(parents=True)
+    (package / "_data" / "toy" / "traj.npz").write_bytes(b"x")
+    monkeypatch.setattr(data, "_PACKAGE_DIR", package)
+    assert data.path("toy/traj.npz") == package / "_data" / "toy" / "traj.npz"
+    monkeypatch.setattr(data, "_PACKAGE_DIR", tmp_path / "nowhere" / "gdynbook")
+    with pytest.raises(FileNotFoundError, match="data directory was not found"):
+        data.path("toy/traj.npz")
+
+
+def test_pyproject_ships_data_in_wheel() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["packages"] == ["gdynbook"]
+    assert wheel["force-include"]["data"] == "gdynbook/_data"
+    assert project["project"]["version"] == gdynbook.__version__
+    extras = project["project"]["optional-dependencies"]
+    assert {"dev", "notebooks", "md", "dgl"} <= set(extras)
+    assert any(req.startswith("torch>=2.11") for req in project["project"]["dependencies"])
+
+
+def test_environment_yml() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps
+    assert "pip" in deps
+    pip_section = next(d for d in deps if isinstance(d, dict))
+    assert pip_section["pip"] == ["-e .[dev]"]
+
+
+def test_constraints_pin_cpu_torch() -> None:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    assert "torch==2.13.0" in [line.strip() for line in lines]
+    assert "PIP_CONSTRAINT" in (ROOT / "Makefile").read_text()
