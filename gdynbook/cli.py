@@ -125,7 +125,90 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- simulate
+def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("system", choices=["peo-litfsi"], help="which system to simulate")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the simulation already in --output"
+    )
+    parser.add_argument(
+        "--preset",
+        choices=["full", "smoke"],
+        default="full",
+        help="full: the shipped data set's protocol; smoke: a seconds-long test",
+    )
+    parser.add_argument("--runs", type=int, default=None, help="number of production runs")
+    parser.add_argument(
+        "--production-ps", type=float, default=None, help="length of each production run, ps"
+    )
+    parser.add_argument("--temperature-k", type=float, default=None, help="temperature, K")
+    parser.add_argument("--seed", type=int, default=None, help="master random seed")
+    parser.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, ...")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads (default 1, leaving the other cores free)",
+    )
+    parser.add_argument(
+        "--max-hours",
+        type=float,
+        default=None,
+        help="stop cleanly after the chunk that passes this wall-clock time",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_argument(parser)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from gdynbook.systems.peo_litfsi.md import PeoLitfsiSimulation, Protocol
+
+    if args.overwrite:
+        raise ValueError(
+            "simulate never overwrites finished chunks: remove the output directory first, "
+            "or continue it with --resume."
+        )
+    protocol = None
+    if not args.resume:
+        protocol = Protocol.smoke() if args.preset == "smoke" else Protocol()
+        for name, value in (
+            ("n_runs", args.runs),
+            ("production_ps", args.production_ps),
+            ("temperature_k", args.temperature_k),
+            ("seed", args.seed),
+        ):
+            if value is not None:
+                setattr(protocol, name, value)
+        protocol.validate()
+        if (args.output / "protocol.json").exists():
+            raise FileExistsError(
+                f"{args.output} already holds a simulation: pass --resume to continue it."
+            )
+    if args.resume and any(
+        v is not None for v in (args.runs, args.production_ps, args.temperature_k, args.seed)
+    ):
+        raise ValueError("--resume continues with the stored protocol; drop the other options.")
+    simulation = PeoLitfsiSimulation(
+        args.output,
+        protocol,
+        platform=args.platform,
+        threads=args.threads,
+        resume=args.resume,
+        max_wall_hours=args.max_hours,
+        progress=not args.no_progress,
+    )
+    finished = simulation.run()
+    print("finished" if finished else "stopped early (resume with --resume)")
+    return 0
+
+
 SUBCOMMANDS: list[Subcommand] = [
+    Subcommand(
+        name="simulate",
+        help="run (or resume) the MD simulations behind the book's data sets",
+        add_arguments=_add_simulate_arguments,
+        run=_run_simulate,
+    ),
     Subcommand(
         name="convert",
         help="read a trajectory (traj.npz or any mdtraj format) and write a gdynbook traj.npz",
