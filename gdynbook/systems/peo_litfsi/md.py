@@ -524,7 +524,7 @@ class PeoLitfsiSimulation:
         openmm.LocalEnergyMinimizer.minimize(simulation.context, 10.0, 5000)
         state = simulation.context.getState(getPositions=True, getVelocities=True, getEnergy=True)
         save_state(state, path)
-        return state
+        return load_state(path)
 
     def _chunked_stage(
         self,
@@ -561,6 +561,7 @@ class PeoLitfsiSimulation:
             )
             thermo.write(self.equilibration_dir / f"thermo-{name}-{k:04d}.csv")
             save_state(state, path)
+            state = load_state(path)  # continue from exactly what a resume would read
         return state
 
     def equilibrate(self) -> openmm.State | None:
@@ -634,7 +635,7 @@ class PeoLitfsiSimulation:
             },
         )
         save_state(state, final)
-        return state
+        return load_state(final)
 
     def npt_thermo(self) -> np.ndarray:
         """Thermo rows of the last ``npt_average_last_ps`` of the NPT stage."""
@@ -756,6 +757,7 @@ class PeoLitfsiSimulation:
             }
             os.replace(xtc_tmp, chunk)
             save_state(state, run / f"state-{k:04d}.xml.gz")
+            state = load_state(run / f"state-{k:04d}.xml.gz")  # what a resume would read
             provenance["chunks"].append(record)
             provenance["complete"] = k == n_chunks - 1
             provenance["total_frames"] = sum(c["frames"] for c in provenance["chunks"])
