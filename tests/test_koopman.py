@@ -1,0 +1,175 @@
+"""Koopman estimates against a Markov chain whose answer is known exactly."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from gdynbook.koopman import (
+    KoopmanWarning,
+    ck_test,
+    estimate_koopman,
+    implied_timescales,
+)
+from gdynbook.markov import (
+    exact_timescales,
+    one_hot,
+    simulate_markov_chain,
+    stationary_distribution,
+)
+
+# A four-state chain on a line, 0 - 1 - 2 - 3: a slow barrier between 1 and 2, and
+# different (faster) exchanges 0 <-> 1 and 2 <-> 3.
+A, B, C = 0.05, 0.02, 0.002
+T = np.array([
+    [1 - A, A, 0, 0],
+    [A, 1 - A - C, C, 0],
+    [0, C, 1 - C - B, B],
+    [0, 0, B, 1 - B],
+])
+
+
+@pytest.fixture(scope="module")
+def chain_states() -> list[np.ndarray]:
+    return simulate_markov_chain(T, n_steps=20_000, n_trajectories=20, seed=1)
+
+
+def lump(states: list[np.ndarray], groups: list[list[int]]) -> list[np.ndarray]:
+    mapping = np.zeros(4, dtype=int)
+    for label, members in enumerate(groups):
+        mapping[members] = label
+    return [one_hot(mapping[s], len(groups)) for s in states]
+
+
+def test_recovers_transition_matrix_within_binomial_errors(chain_states) -> None:
+    probs = [one_hot(s, 4) for s in chain_states]
+    model = estimate_koopman(probs, lag_frames=1)
+    visits = np.bincount(np.concatenate([s[:-1] for s in chain_states]), minlength=4)
+    sigma = np.sqrt(T * (1 - T) / visits[:, None])
+    assert np.all(np.abs(model.koopman_matrix - T) <= 5 * sigma + 1e-12)
+    np.testing.assert_allclose(model.koopman_matrix.sum(axis=1), 1.0)
+
+
+def test_count_matrix_brute_force(chain_states) -> None:
+    counts = np.zeros((4, 4))
+    for s in chain_states:
+        for i, j in zip(s[:-3], s[3:], strict=True):
+            counts[i, j] += 1
+    model = estimate_koopman([one_hot(s, 4) for s in chain_states], lag_frames=3)
+    np.testing.assert_allclose(model.koopman_matrix, counts / counts.sum(1, keepdims=True),
+                               atol=1e-12)
+
+
+def test_populations_and_eigenvectors(chain_states) -> None:
+    model = estimate_koopman([one_hot(s, 4) for s in chain_states], lag_frames=2,
+                             time_step_ps=0.5)
+    np.testing.assert_allclose(model.populations, model.mean_probabilities, atol=0.01)
+    np.testing.assert_allclose(model.populations, stationary_distribution(T), atol=0.03)
+    k = model.koopman_matrix
+    for i in range(4):
+        lam = model.eigenvalues[i]
+        np.testing.assert_allclose(k @ model.right_eigenvectors[:, i],
+                                   lam * model.right_eigenvectors[:, i], atol=1e-10)
+        np.testing.assert_allclose(model.left_eigenvectors[:, i] @ k,
+                                   lam * model.left_eigenvectors[:, i], atol=1e-10)
+    assert model.eigenvalues[0] == pytest.approx(1.0)
+    assert model.lag_ps == 1.0
+    assert model.flags == ["", "", "", ""]
+
+
+def test_implied_timescales_recover_exact_values(chain_states) -> None:
+    probs = [one_hot(s, 4) for s in chain_states]
+    its = implied_timescales(probs, [1, 5, 20], time_step_ps=0.1, n_bootstrap=50)
+    exact = exact_timescales(T) * 0.1
+    assert its.n_units == 20
+    for row, low, high in zip(its.timescales_ps, its.lower_ps, its.upper_ps, strict=True):
+        np.testing.assert_allclose(row, exact, rtol=0.15)
+        assert np.all(low <= row) and np.all(row <= high)
+    # the slowest timescale lies inside its 95 % interval at every lag
+    assert np.all((its.lower_ps[:, 0] <= exact[0]) & (exact[0] <= its.upper_ps[:, 0]))
+
+
+def test_single_trajectory_bootstraps_time_blocks(chain_states) -> None:
+    its = implied_timescales(one_hot(chain_states[0], 4), [1, 2], time_step_ps=1.0,
+                             n_bootstrap=20, n_blocks=8)
+    assert its.n_units == 8
+    assert np.isfinite(its.lower_ps).all() and np.isfinite(its.upper_ps).all()
+
+
+def test_ck_passes_for_markov_states_and_fails_for_a_bad_lumping(chain_states) -> None:
+    good = ck_test([one_hot(s, 4) for s in chain_states], lag_frames=10, n_steps=4,
+                   n_bootstrap=30)
+    assert good.passes
+    # Lumping {0, 3} | {1, 2} splits the slow 1 <-> 2 process across lumps.
+    bad = ck_test(lump(chain_states, [[0, 3], [1, 2]]), lag_frames=10, n_steps=4,
+                  n_bootstrap=30)
+    assert not bad.passes
+    assert bad.max_deviation > 3 * good.max_deviation
+
+
+def test_pairs_never_cross_trajectories() -> None:
+    first = one_hot(np.zeros(100, dtype=int), 2)
+    second = one_hot(np.ones(100, dtype=int), 2)
+    model = estimate_koopman([first, second], lag_frames=1)
+    np.testing.assert_allclose(model.koopman_matrix, np.eye(2), atol=1e-12)
+    joined = estimate_koopman(np.concatenate([first, second]), lag_frames=1)
+    assert joined.koopman_matrix[0, 1] > 0  # the crossing pair would be counted
+
+
+def test_targets_are_samples_of_one_operator(chain_states) -> None:
+    stacked = np.stack([one_hot(s, 4) for s in chain_states[:5]], axis=1)  # (frames, 5, 4)
+    a = estimate_koopman(stacked, lag_frames=2).koopman_matrix
+    b = estimate_koopman([one_hot(s, 4) for s in chain_states[:5]], lag_frames=2).koopman_matrix
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_negative_eigenvalue_is_flagged_not_a_timescale() -> None:
+    flip = np.array([[0.02, 0.98], [0.98, 0.02]])
+    states = simulate_markov_chain(flip, 2_000, seed=3)
+    with pytest.warns(KoopmanWarning, match="negative"):
+        model = estimate_koopman(one_hot(states[0], 2), lag_frames=1, time_step_ps=1.0)
+    assert model.flags[1] == "negative"
+    assert np.isnan(model.timescales()[0])
+
+
+def test_soft_probabilities_give_row_stochastic_matrix() -> None:
+    rng = np.random.default_rng(0)
+    logits = np.cumsum(rng.normal(size=(500, 3)), axis=0) * 0.1
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    model = estimate_koopman(probs, 5)
+    np.testing.assert_allclose(model.koopman_matrix.sum(1), 1.0, atol=1e-10)
+
+
+def test_reversible_estimate_is_detailed_balance(chain_states) -> None:
+    model = estimate_koopman([one_hot(s, 4) for s in chain_states], 5, reversible=True)
+    flux = model.populations[:, None] * model.koopman_matrix
+    np.testing.assert_allclose(flux, flux.T, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("probs", "lag", "message"),
+    [
+        (np.full((50, 2), np.nan), 1, "NaN"),
+        (np.full((10, 2), 0.5), 10, "longer than that"),
+        (np.full((10, 2), 0.5), 0, "at least 1"),
+        ([np.full((10, 2), 0.5), np.full((10, 3), 1 / 3)], 1, "disagree"),
+        (np.full((10, 2), 0.7), 1, "not probabilities"),
+        (np.zeros((4, 3, 2, 2)), 1, "shape"),
+    ],
+)
+def test_bad_input(probs, lag: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        estimate_koopman(probs, lag)
+
+
+def test_short_trajectory_in_list_warns() -> None:
+    sticky = np.array([[0.9, 0.1], [0.1, 0.9]])
+    long = one_hot(simulate_markov_chain(sticky, 400, seed=2)[0], 2)
+    short = long[:3]
+    with pytest.warns(KoopmanWarning, match="contribute no pairs"):
+        estimate_koopman([long, short], 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        estimate_koopman([long], 5)
