@@ -78,3 +78,22 @@ def exact_timescales(transition_matrix: np.ndarray, lag_frames: int = 1) -> np.n
     matrix = check_transition_matrix(transition_matrix)
     values = np.sort(np.real(np.linalg.eigvals(matrix)))[::-1][1:]
     return -lag_frames / np.log(np.abs(values) ** lag_frames)
+
+
+def lump_states(states: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Relabel microstates by the group that contains them (a coarse, lumped description).
+
+    Parameters
+    ----------
+    states : numpy.ndarray of int
+        Microstate trajectory.
+    groups : list of list of int
+        A partition of the microstates; group k becomes lumped state k.
+    """
+    members = sorted(i for group in groups for i in group)
+    if members != list(range(len(members))):
+        raise ValueError(f"groups must partition the states 0 … n−1 exactly, got {groups}.")
+    mapping = np.empty(len(members), dtype=np.int64)
+    for label, group in enumerate(groups):
+        mapping[group] = label
+    return mapping[np.asarray(states)]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
+from gdynbook.koopman import CKTest, ImpliedTimescales, KoopmanModel
 from gdynbook.trajectory import Trajectory
 
 
@@ -83,3 +88,140 @@ def plot_msd(
     ax.set_ylabel("mean-squared displacement (Å²)")
     ax.legend(frameon=False)
     return ax
+
+
+# ---------------------------------------------------------------------- Koopman analysis
+def plot_implied_timescales(
+    its: ImpliedTimescales,
+    ax: Axes | None = None,
+    n_timescales: int | None = None,
+    log: bool = True,
+) -> Axes:
+    """Implied timescales against lag time, with intervals and the lag line t = τ.
+
+    Timescales below the grey region's edge (t < τ) decay within one lag and cannot be
+    resolved at that lag.
+    """
+    ax = _axis(ax)
+    n = its.timescales_ps.shape[1] if n_timescales is None else n_timescales
+    colors = sns.color_palette("deep", n)
+    for i in range(n):
+        ax.plot(
+            its.lags_ps, its.timescales_ps[:, i], "o-", ms=4, color=colors[i], label=f"$t_{i + 2}$"
+        )
+        if np.isfinite(its.lower_ps[:, i]).any():
+            ax.fill_between(
+                its.lags_ps,
+                its.lower_ps[:, i],
+                its.upper_ps[:, i],
+                color=colors[i],
+                alpha=0.25,
+                lw=0,
+            )
+    ax.plot(its.lags_ps, its.lags_ps, color="0.3", lw=1)
+    ax.fill_between(
+        its.lags_ps, np.full(its.lags_ps.shape, 1e-300), its.lags_ps, color="0.85", lw=0
+    )
+    if log:
+        ax.set_yscale("log")
+        finite = its.timescales_ps[np.isfinite(its.timescales_ps) & (its.timescales_ps > 0)]
+        if finite.size:
+            ax.set_ylim(max(min(finite.min(), its.lags_ps.min()) / 2, 1e-6), finite.max() * 3)
+    ax.set_xlabel("lag time τ (ps)")
+    ax.set_ylabel("implied timescale (ps)")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_ck_test(ck: CKTest, labels: Sequence[str] | None = None) -> Figure:
+    """The Chapman–Kolmogorov grid: entry (i, j) of K(τ)ⁿ (line, band) and K(nτ) (points)."""
+    n_states = ck.predicted.shape[1]
+    labels = list(labels) if labels is not None else [str(i + 1) for i in range(n_states)]
+    fig, axes = plt.subplots(
+        n_states,
+        n_states,
+        figsize=(2.3 * n_states, 2.0 * n_states),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    lags = np.concatenate([[0.0], ck.lags_ps])
+    identity = np.eye(n_states)
+    for i in range(n_states):
+        for j in range(n_states):
+            ax = axes[i, j]
+            predicted = np.concatenate([[identity[i, j]], ck.predicted[:, i, j]])
+            estimated = np.concatenate([[identity[i, j]], ck.estimated[:, i, j]])
+            ax.plot(lags, predicted, color="C0", label="model $K(\\tau)^n$")
+            if np.isfinite(ck.predicted_lower).all():
+                ax.fill_between(
+                    ck.lags_ps,
+                    ck.predicted_lower[:, i, j],
+                    ck.predicted_upper[:, i, j],
+                    color="C0",
+                    alpha=0.25,
+                    lw=0,
+                )
+            ax.plot(lags, estimated, "o", ms=3, color="C3", label="estimate $K(n\\tau)$")
+            if np.isfinite(ck.estimated_lower).all():
+                ax.vlines(
+                    ck.lags_ps,
+                    ck.estimated_lower[:, i, j],
+                    ck.estimated_upper[:, i, j],
+                    color="C3",
+                    lw=1,
+                )
+            ax.set_title(f"{labels[i]} → {labels[j]}", fontsize=9)
+            ax.set_ylim(-0.05, 1.05)
+    for ax in axes[-1]:
+        ax.set_xlabel("lag (ps)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("probability")
+    axes[0, 0].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_populations(
+    model: KoopmanModel, labels: Sequence[str] | None = None, ax: Axes | None = None
+) -> Axes:
+    """Stationary populations π of a Koopman model as bars, with the mean χ as markers."""
+    ax = _axis(ax, (4.0, 3.0))
+    n = model.n_states
+    labels = list(labels) if labels is not None else [f"state {i + 1}" for i in range(n)]
+    x = np.arange(n)
+    ax.bar(x, model.populations, color=sns.color_palette("deep", n))
+    ax.plot(x, model.mean_probabilities, "k_", ms=20, mew=2, label="mean χ")
+    ax.set_xticks(x, labels)
+    ax.set_ylabel("population")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_eigenvectors(
+    model: KoopmanModel,
+    n_vectors: int | None = None,
+    labels: Sequence[str] | None = None,
+    left: bool = False,
+) -> Figure:
+    """Bars of the (right by default) eigenvectors 2 … n, one panel each, with timescales."""
+    n = model.n_states
+    count = n - 1 if n_vectors is None else n_vectors
+    vectors = model.left_eigenvectors if left else model.right_eigenvectors
+    labels = list(labels) if labels is not None else [str(i + 1) for i in range(n)]
+    fig, axes = plt.subplots(1, count, figsize=(2.6 * count, 2.6), sharey=True, squeeze=False)
+    timescales = model.timescales(in_ps=model.time_step_ps is not None)
+    unit = "ps" if model.time_step_ps is not None else "frames"
+    for k, ax in enumerate(axes[0], start=1):
+        values = np.real(vectors[:, k])
+        values = values / np.abs(values).max()
+        ax.bar(np.arange(n), values, color=["C3" if v < 0 else "C0" for v in values])
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_xticks(np.arange(n), labels)
+        ax.set_title(
+            f"λ{k + 1} = {np.real(model.eigenvalues[k]):.3f}\nt = {timescales[k - 1]:.3g} {unit}",
+            fontsize=9,
+        )
+    axes[0, 0].set_ylabel("eigenvector (scaled)")
+    fig.tight_layout()
+    return fig

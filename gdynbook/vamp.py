@@ -106,7 +106,7 @@ def covariances(
         y = y - y.mean(dim=0, keepdim=True)
     norm = 1.0 / (x.shape[0] - 1)
     with no_tf32():
-        return norm * x.T @ x, norm * x.T @ y, norm * y.T @ y
+        return (x.T @ x) * norm, (x.T @ y) * norm, (y.T @ y) * norm
 
 
 def inverse_sqrt(matrix: torch.Tensor, epsilon: float = 1e-6, mode: Mode = "trunc") -> torch.Tensor:

@@ -31,3 +31,31 @@ def test_plot_msd_reference_line() -> None:
     np.testing.assert_allclose(reference.get_ydata(), [6.0, 12.0, 24.0])
     np.testing.assert_allclose(data.get_ydata(), [6.1, 11.8, 24.5])
     plt.close("all")
+
+
+def test_koopman_plots_show_the_numbers() -> None:
+    from gdynbook.koopman import ck_test, estimate_koopman, implied_timescales
+    from gdynbook.markov import one_hot, simulate_markov_chain
+    from gdynbook.plots import (
+        plot_ck_test,
+        plot_eigenvectors,
+        plot_implied_timescales,
+        plot_populations,
+    )
+
+    transition = np.array([[0.95, 0.05, 0.0], [0.02, 0.96, 0.02], [0.0, 0.1, 0.9]])
+    probs = [one_hot(s, 3) for s in simulate_markov_chain(transition, 3000, 4, seed=1)]
+    its = implied_timescales(probs, [1, 2, 4], time_step_ps=0.5, n_bootstrap=10)
+    ax = plot_implied_timescales(its)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), its.timescales_ps[:, 0])
+    ck = ck_test(probs, 2, 3, time_step_ps=0.5, n_bootstrap=10)
+    fig = plot_ck_test(ck, labels=["a", "b", "c"])
+    assert len(fig.axes) == 9
+    estimated_line = fig.axes[1].lines[1]
+    np.testing.assert_allclose(estimated_line.get_ydata()[1:], ck.estimated[:, 0, 1])
+    model = estimate_koopman(probs, 2, time_step_ps=0.5)
+    bars = plot_populations(model).patches
+    np.testing.assert_allclose([b.get_height() for b in bars], model.populations)
+    fig = plot_eigenvectors(model)
+    assert len(fig.axes) == 2
+    plt.close("all")
