@@ -96,6 +96,7 @@ def plot_implied_timescales(
     ax: Axes | None = None,
     n_timescales: int | None = None,
     log: bool = True,
+    time_unit: str = "ps",
 ) -> Axes:
     """Implied timescales against lag time, with intervals and the lag line t = τ.
 
@@ -127,13 +128,13 @@ def plot_implied_timescales(
         finite = its.timescales_ps[np.isfinite(its.timescales_ps) & (its.timescales_ps > 0)]
         if finite.size:
             ax.set_ylim(max(min(finite.min(), its.lags_ps.min()) / 2, 1e-6), finite.max() * 3)
-    ax.set_xlabel("lag time τ (ps)")
-    ax.set_ylabel("implied timescale (ps)")
+    ax.set_xlabel(f"lag time τ ({time_unit})")
+    ax.set_ylabel(f"implied timescale ({time_unit})")
     ax.legend(frameon=False)
     return ax
 
 
-def plot_ck_test(ck: CKTest, labels: Sequence[str] | None = None) -> Figure:
+def plot_ck_test(ck: CKTest, labels: Sequence[str] | None = None, time_unit: str = "ps") -> Figure:
     """The Chapman–Kolmogorov grid: entry (i, j) of K(τ)ⁿ (line, band) and K(nτ) (points)."""
     n_states = ck.predicted.shape[1]
     labels = list(labels) if labels is not None else [str(i + 1) for i in range(n_states)]
@@ -174,7 +175,7 @@ def plot_ck_test(ck: CKTest, labels: Sequence[str] | None = None) -> Figure:
             ax.set_title(f"{labels[i]} → {labels[j]}", fontsize=9)
             ax.set_ylim(-0.05, 1.05)
     for ax in axes[-1]:
-        ax.set_xlabel("lag (ps)")
+        ax.set_xlabel(f"lag ({time_unit})")
     for ax in axes[:, 0]:
         ax.set_ylabel("probability")
     axes[0, 0].legend(frameon=False, fontsize=7)
@@ -203,6 +204,7 @@ def plot_eigenvectors(
     n_vectors: int | None = None,
     labels: Sequence[str] | None = None,
     left: bool = False,
+    time_unit: str = "ps",
 ) -> Figure:
     """Bars of the (right by default) eigenvectors 2 … n, one panel each, with timescales."""
     n = model.n_states
@@ -211,7 +213,7 @@ def plot_eigenvectors(
     labels = list(labels) if labels is not None else [str(i + 1) for i in range(n)]
     fig, axes = plt.subplots(1, count, figsize=(2.6 * count, 2.6), sharey=True, squeeze=False)
     timescales = model.timescales(in_ps=model.time_step_ps is not None)
-    unit = "ps" if model.time_step_ps is not None else "frames"
+    unit = time_unit if model.time_step_ps is not None else "frames"
     for k, ax in enumerate(axes[0], start=1):
         values = np.real(vectors[:, k])
         values = values / np.abs(values).max()
