@@ -5,12 +5,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import openmm
+import openmm.unit as unit
 import pytest
 
-openmm = pytest.importorskip("openmm")
-import openmm.unit as unit  # noqa: E402
-
-from gdynbook.systems.peo_litfsi.builder import (  # noqa: E402
+from gdynbook.systems.peo_litfsi.builder import (
     Box,
     Composition,
     build_box,
@@ -19,12 +18,12 @@ from gdynbook.systems.peo_litfsi.builder import (  # noqa: E402
     make_peo_chain,
     make_tfsi,
 )
-from gdynbook.systems.peo_litfsi.forcefield import (  # noqa: E402
+from gdynbook.systems.peo_litfsi.forcefield import (
     ATOM_TYPES,
     dihedral_parameters,
     scaled_charge,
 )
-from gdynbook.systems.peo_litfsi.system import (  # noqa: E402
+from gdynbook.systems.peo_litfsi.system import (
     FORCE_GROUPS,
     bonded_topology,
     create_system,

@@ -8,12 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("openmm")
-
-from gdynbook.cli import main  # noqa: E402
-from gdynbook.systems.peo_litfsi import md  # noqa: E402
-from gdynbook.systems.peo_litfsi.md import PeoLitfsiSimulation, Protocol  # noqa: E402
-from gdynbook.systems.peo_litfsi.runs import (  # noqa: E402
+from gdynbook.cli import main
+from gdynbook.systems.peo_litfsi import md
+from gdynbook.systems.peo_litfsi.md import PeoLitfsiSimulation, Protocol
+from gdynbook.systems.peo_litfsi.runs import (
     durable_switches,
     load_run,
     load_runs,
@@ -21,7 +19,7 @@ from gdynbook.systems.peo_litfsi.runs import (  # noqa: E402
     radial_distribution,
     summary,
 )
-from gdynbook.trajectory import Trajectory, TrajectoryError  # noqa: E402
+from gdynbook.trajectory import Trajectory, TrajectoryError
 
 
 class Interrupted(PeoLitfsiSimulation):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import deeptime.decomposition.deep as deep  # the independent reference (dev dependency)
 import numpy as np
 import pytest
 import torch
@@ -14,8 +15,6 @@ from gdynbook.vamp import (
     vamp_score,
     whitened_koopman_matrix,
 )
-
-deep = pytest.importorskip("deeptime.decomposition.deep")
 
 
 def random_pair(n: int = 500, d: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
