@@ -1,0 +1,392 @@
+"""Periodic neighbour graphs: who neighbours whom, in any cell, with every image.
+
+Each atom i gets its M nearest neighbours j within a cutoff, counting every periodic
+image of every atom — including i's own images, which matter in a small cell (the toy
+cell is 5.7 Å wide with a 7 Å cutoff: an atom's own images are among its neighbours).
+Distances come from the actual image positions, so wrapped and unwrapped coordinates
+give the same graph, and the cutoff is never capped at half the cell. When fewer than
+M atoms lie within the cutoff, the rows are padded and masked.
+
+:func:`build_graphs` builds, for every frame of a trajectory, only what the encoder
+needs: the target atoms and the atoms within ``n_conv`` hops of them (optionally only
+among selected atoms, e.g. heavy atoms), with each node's hop distance from the targets.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from gdynbook.trajectory import Trajectory
+
+#: Up to this many candidate image atoms per centre, brute force beats a k-d tree.
+_BRUTE_FORCE_LIMIT = 4_096
+
+
+class GraphError(ValueError):
+    """Graph construction is impossible as asked (names the problem and the fix)."""
+
+
+def _check_frame(coords: np.ndarray, lattice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    coords = np.asarray(coords, dtype=np.float64)
+    lattice = np.asarray(lattice, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] != 3:
+        raise GraphError(f"coords must have shape (n_atoms, 3), got {coords.shape}.")
+    if lattice.shape != (3, 3):
+        raise GraphError(
+            f"lattice must be a (3, 3) matrix of lattice vectors (rows), got {lattice.shape}."
+        )
+    if not np.isfinite(coords).all() or not np.isfinite(lattice).all():
+        raise GraphError("coords or lattice contain NaN or infinite values.")
+    if np.linalg.det(lattice) <= 0:
+        raise GraphError(
+            "the lattice has zero or negative volume: rows must be a, b, c (right-handed)."
+        )
+    return coords, lattice
+
+
+def image_range(lattice: np.ndarray, cutoff: float) -> np.ndarray:
+    """How many cells to go out along each lattice vector to cover ``cutoff`` (Å).
+
+    The spacing of lattice planes normal to reciprocal vector i is dᵢ = 1/|bᵢ*|; images
+    up to ⌈cutoff/dᵢ⌉ cells away can hold a neighbour of an atom inside the cell.
+    """
+    reciprocal = np.linalg.inv(lattice)  # columns are the reciprocal vectors b_i*
+    spacing = 1.0 / np.linalg.norm(reciprocal, axis=0)
+    return np.ceil(cutoff / spacing).astype(np.int64)
+
+
+def _images(frac: np.ndarray, lattice: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cartesian positions and atom indices of all images that can lie within ``cutoff``
+    of a point in the cell. ``frac`` must be wrapped into [0, 1)."""
+    reach = image_range(lattice, cutoff)
+    spacing = 1.0 / np.linalg.norm(np.linalg.inv(lattice), axis=0)
+    margin = cutoff / spacing  # in fractional units, per axis
+    shifts = np.array(list(itertools.product(*[range(-r, r + 1) for r in reach])), dtype=float)
+    shifted = frac[None, :, :] + shifts[:, None, :]  # (S, N, 3)
+    keep = np.all((shifted >= -margin - 1e-9) & (shifted < 1.0 + margin + 1e-9), axis=-1)
+    atom = np.broadcast_to(np.arange(frac.shape[0]), keep.shape)[keep]
+    return shifted[keep] @ lattice, atom
+
+
+def neighbor_lists(
+    coords: np.ndarray,
+    lattice: np.ndarray,
+    n_neighbors: int = 20,
+    cutoff: float = 7.0,
+    centers: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The M nearest periodic neighbours of atoms in one frame.
+
+    Parameters
+    ----------
+    coords : numpy.ndarray, shape (n_atoms, 3)
+        Cartesian coordinates, Å, wrapped or not.
+    lattice : numpy.ndarray, shape (3, 3)
+        Lattice vectors as rows, Å. Any right-handed (triclinic) cell.
+    n_neighbors : int
+        M, the number of neighbours per atom.
+    cutoff : float
+        Largest neighbour distance, Å. May exceed half the cell.
+    centers : numpy.ndarray of int, optional
+        Atoms to find neighbours for (default all).
+    candidates : numpy.ndarray of int, optional
+        Atoms that may be neighbours (default all), e.g. heavy atoms only.
+
+    Returns
+    -------
+    index : numpy.ndarray of int64, shape (n_centers, M)
+        Neighbour atom indices (0 where masked).
+    distance : numpy.ndarray of float64, shape (n_centers, M)
+        Distances in Å, ascending per row (``inf`` where masked).
+    mask : numpy.ndarray of bool, shape (n_centers, M)
+        True for real neighbours, False for padding.
+    """
+    coords, lattice = _check_frame(coords, lattice)
+    n_atoms = coords.shape[0]
+    centers = np.arange(n_atoms) if centers is None else np.asarray(centers, dtype=np.int64)
+    candidates = np.arange(n_atoms) if candidates is None else np.asarray(candidates, np.int64)
+    if n_neighbors < 1 or cutoff <= 0:
+        raise GraphError("n_neighbors must be ≥ 1 and cutoff > 0.")
+    frac = coords @ np.linalg.inv(lattice)
+    frac -= np.floor(frac)
+    positions = frac @ lattice
+    image_pos, image_atom = _images(frac[candidates], lattice, cutoff)
+    image_atom = candidates[image_atom]
+    query = positions[centers]
+    k = n_neighbors + 1  # room for the centre itself, removed below
+    if image_pos.shape[0] <= _BRUTE_FORCE_LIMIT:
+        dist = np.linalg.norm(query[:, None, :] - image_pos[None, :, :], axis=-1)
+        dist[dist > cutoff] = np.inf
+        k_eff = min(k, dist.shape[1])
+        part = (
+            np.argpartition(dist, k_eff - 1, axis=1)[:, :k_eff]
+            if k_eff < dist.shape[1]
+            else np.broadcast_to(np.arange(dist.shape[1]), dist.shape).copy()
+        )
+        part_dist = np.take_along_axis(dist, part, axis=1)
+        order = np.argsort(part_dist, axis=1, kind="stable")
+        found = np.take_along_axis(part, order, axis=1)
+        found_dist = np.take_along_axis(part_dist, order, axis=1)
+        found_atom = image_atom[found]
+    else:
+        tree = cKDTree(image_pos)
+        k_eff = min(k, image_pos.shape[0])
+        found_dist, found = tree.query(query, k=k_eff, distance_upper_bound=cutoff)
+        found_dist = found_dist.reshape(len(centers), k_eff)
+        found = found.reshape(len(centers), k_eff)
+        found_atom = np.where(
+            found < image_pos.shape[0], image_atom[np.minimum(found, len(image_atom) - 1)], -1
+        )
+    # drop the centre itself (zero distance, same atom); keep its periodic images
+    is_self = (found_atom == centers[:, None]) & (found_dist < 1e-8)
+    found_dist = np.where(is_self, np.inf, found_dist)
+    order = np.argsort(found_dist, axis=1, kind="stable")
+    found_dist = np.take_along_axis(found_dist, order, axis=1)[:, :n_neighbors]
+    found_atom = np.take_along_axis(found_atom, order, axis=1)[:, :n_neighbors]
+    if found_dist.shape[1] < n_neighbors:
+        pad = n_neighbors - found_dist.shape[1]
+        found_dist = np.pad(found_dist, ((0, 0), (0, pad)), constant_values=np.inf)
+        found_atom = np.pad(found_atom, ((0, 0), (0, pad)), constant_values=-1)
+    mask = np.isfinite(found_dist)
+    return np.where(mask, found_atom, 0).astype(np.int64), found_dist, mask
+
+
+# ---------------------------------------------------------------------- frame graphs
+@dataclass
+class FrameGraphs:
+    """Neighbour graphs of many frames, stored flat (node counts may differ per frame).
+
+    Attributes
+    ----------
+    node_offsets : numpy.ndarray of int64, shape (n_frames + 1,)
+        Nodes of frame f are rows ``node_offsets[f]:node_offsets[f+1]``.
+    node_atom : numpy.ndarray of int64, shape (total_nodes,)
+        Atom index of every node; each frame lists its targets first, in target order.
+    nbr_index : numpy.ndarray of int32, shape (total_nodes, M)
+        Neighbours as node indices *local to the frame* (0 where masked).
+    nbr_distance : numpy.ndarray of float32, shape (total_nodes, M)
+        Distances, Å (0 where masked).
+    nbr_mask : numpy.ndarray of bool, shape (total_nodes, M)
+    hops : numpy.ndarray of int8, shape (total_nodes,)
+        Graph distance from the nearest target (0 for targets).
+    atom_types : numpy.ndarray of int64, shape (n_atoms,)
+    n_targets : int
+    n_conv : int
+        Nodes up to ``n_conv`` hops are kept; those at ``n_conv`` carry no neighbours.
+    n_neighbors : int
+    cutoff : float
+    """
+
+    node_offsets: np.ndarray
+    node_atom: np.ndarray
+    nbr_index: np.ndarray
+    nbr_distance: np.ndarray
+    nbr_mask: np.ndarray
+    hops: np.ndarray
+    atom_types: np.ndarray
+    n_targets: int
+    n_conv: int
+    n_neighbors: int
+    cutoff: float
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.node_offsets.shape[0] - 1)
+
+    def frame(self, f: int) -> dict[str, np.ndarray]:
+        """The graph of frame ``f`` as a dict of arrays."""
+        rows = slice(self.node_offsets[f], self.node_offsets[f + 1])
+        return {
+            "node_atom": self.node_atom[rows],
+            "nbr_index": self.nbr_index[rows],
+            "nbr_distance": self.nbr_distance[rows],
+            "nbr_mask": self.nbr_mask[rows],
+            "hops": self.hops[rows],
+        }
+
+    def save(self, path: str) -> None:
+        from gdynbook.cache import atomic_savez
+
+        atomic_savez(path, **{k: np.asarray(v) for k, v in self.__dict__.items()})
+
+    @classmethod
+    def load(cls, path: str) -> FrameGraphs:
+        with np.load(path) as archive:
+            values = {k: archive[k] for k in archive.files}
+        for key in ("n_targets", "n_conv", "n_neighbors"):
+            values[key] = int(values[key])
+        values["cutoff"] = float(values["cutoff"])
+        return cls(**values)
+
+
+def _frame_graph(
+    coords: np.ndarray,
+    lattice: np.ndarray,
+    targets: np.ndarray,
+    candidates: np.ndarray,
+    n_neighbors: int,
+    cutoff: float,
+    n_conv: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes within ``n_conv`` hops of the targets and their neighbour lists (one frame).
+
+    Nodes are ordered targets first (target order), then by hop and atom index. Nodes
+    at exactly ``n_conv`` hops are leaves: the encoder only needs their embeddings, so
+    their neighbour rows are empty (masked).
+    """
+    n_atoms = coords.shape[0]
+    hop_of = np.full(n_atoms, -1, dtype=np.int64)
+    hop_of[targets] = 0
+    blocks = []
+    frontier = np.asarray(targets, dtype=np.int64)
+    for hop in range(n_conv):
+        if frontier.size == 0:
+            break
+        index, distance, mask = neighbor_lists(
+            coords, lattice, n_neighbors, cutoff, centers=frontier, candidates=candidates
+        )
+        blocks.append((frontier, index, distance, mask))
+        reached = np.unique(index[mask])
+        frontier = reached[hop_of[reached] < 0]
+        hop_of[frontier] = hop + 1
+    others = np.flatnonzero(hop_of > 0)
+    others = others[np.lexsort((others, hop_of[others]))]
+    node_atom = np.concatenate([targets, others]).astype(np.int64)
+    local = np.full(n_atoms, -1, dtype=np.int64)
+    local[node_atom] = np.arange(node_atom.size)
+    n_nodes = node_atom.size
+    nbr_index = np.zeros((n_nodes, n_neighbors), dtype=np.int32)
+    nbr_distance = np.zeros((n_nodes, n_neighbors), dtype=np.float32)
+    nbr_mask = np.zeros((n_nodes, n_neighbors), dtype=bool)
+    for centers, index, distance, mask in blocks:
+        rows = local[centers]
+        nbr_index[rows] = np.where(mask, local[index], 0)
+        nbr_distance[rows] = np.where(mask, distance, 0.0)
+        nbr_mask[rows] = mask
+    return node_atom, nbr_index, nbr_distance, nbr_mask, hop_of[node_atom].astype(np.int8)
+
+
+def build_graphs(
+    traj: Trajectory,
+    n_neighbors: int = 20,
+    cutoff: float = 7.0,
+    n_conv: int = 3,
+    node_selection: np.ndarray | None = None,
+    min_neighbors: int = 1,
+    progress: bool = True,
+    use_cache: bool = True,
+) -> FrameGraphs:
+    """Neighbour graphs of every frame: targets plus atoms within ``n_conv`` hops.
+
+    Parameters
+    ----------
+    traj : Trajectory
+    n_neighbors : int
+        M neighbours per node.
+    cutoff : float
+        Neighbour cutoff, Å.
+    n_conv : int
+        Number of graph convolutions the encoder applies (hops needed).
+    node_selection : numpy.ndarray of int, optional
+        Atoms allowed as graph nodes besides the targets (e.g. heavy atoms).
+    min_neighbors : int
+        Every target needs at least this many neighbours within the cutoff; fewer
+        raises :class:`GraphError` (pad-and-mask handles the rest).
+    progress : bool
+        Show a progress bar.
+    use_cache : bool
+        Read and write the result under the gdynbook cache directory, keyed by the
+        coordinates, cell, targets and every parameter.
+
+    Raises
+    ------
+    GraphError
+        If a target has fewer than ``min_neighbors`` neighbours within the cutoff.
+    """
+    from gdynbook.cache import cache_path
+
+    targets = traj.target_index
+    candidates = (
+        np.arange(traj.n_atoms)
+        if node_selection is None
+        else np.union1d(np.asarray(node_selection, dtype=np.int64), targets)
+    )
+    key_parts = (
+        traj.coords,
+        traj.lattices,
+        targets,
+        candidates,
+        {"M": n_neighbors, "cutoff": cutoff, "n_conv": n_conv},
+    )
+    path = cache_path("graphs", *key_parts) if use_cache else None
+    if path is not None and path.exists():
+        try:
+            return FrameGraphs.load(str(path))
+        except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt
+            path.unlink(missing_ok=True)
+    from tqdm.auto import tqdm
+
+    parts = []
+    for f in tqdm(
+        range(traj.n_frames),
+        desc="neighbour graphs",
+        unit="frame",
+        disable=not progress or traj.n_frames < 50,
+    ):
+        graph = _frame_graph(
+            traj.coords[f], traj.lattices[f], targets, candidates, n_neighbors, cutoff, n_conv
+        )
+        n_found = graph[3][: len(targets)].sum(axis=1)
+        if (n_found < min_neighbors).any():
+            worst = int(np.argmin(n_found))
+            raise GraphError(
+                f"frame {f}: target atom {targets[worst]} has {int(n_found[worst])} neighbours "
+                f"within {cutoff} Å (at least {min_neighbors} needed). Increase the cutoff or "
+                "check the coordinates and the cell."
+            )
+        parts.append(graph)
+    counts = np.array([p[0].size for p in parts])
+    graphs = FrameGraphs(
+        node_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        node_atom=np.concatenate([p[0] for p in parts]),
+        nbr_index=np.concatenate([p[1] for p in parts]),
+        nbr_distance=np.concatenate([p[2] for p in parts]),
+        nbr_mask=np.concatenate([p[3] for p in parts]),
+        hops=np.concatenate([p[4] for p in parts]),
+        atom_types=traj.atom_types.copy(),
+        n_targets=int(targets.size),
+        n_conv=int(n_conv),
+        n_neighbors=int(n_neighbors),
+        cutoff=float(cutoff),
+    )
+    if path is not None:
+        graphs.save(str(path))
+    return graphs
+
+
+class GaussianDistance(torch.nn.Module):
+    """Expand distances in Gaussians: exp(−(d − μₖ)²/σ²), μₖ = 0, step, …, cutoff (Å).
+
+    With the original's defaults (cutoff 7 Å, step 0.2 Å, σ = 0.2 Å) there are 36
+    centres.
+    """
+
+    def __init__(self, cutoff: float = 7.0, step: float = 0.2, width: float | None = None):
+        super().__init__()
+        centers = torch.arange(0.0, cutoff + step / 2, step, dtype=torch.float32)
+        self.register_buffer("centers", centers)
+        self.width = float(step if width is None else width)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.centers.numel())
+
+    def forward(self, distance: torch.Tensor) -> torch.Tensor:
+        """(…,) distances in Å → (…, n_features) edge features."""
+        return torch.exp(-((distance[..., None] - self.centers) ** 2) / self.width**2)

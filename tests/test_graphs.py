@@ -1,0 +1,175 @@
+"""Periodic neighbour lists against brute-force image enumeration and a known crystal."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from gdynbook import graphs
+from gdynbook.graphs import GaussianDistance, GraphError, build_graphs, neighbor_lists
+from gdynbook.trajectory import Trajectory
+from tests.conftest import triclinic_lattice
+
+FCC_A = 5.7
+FCC_S = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]) * FCC_A
+
+
+def brute_force(coords, lattice, n_neighbors, cutoff, reach=4):
+    """All images within ``reach`` cells, all distances, M smallest within the cutoff."""
+    shifts = np.array(list(itertools.product(range(-reach, reach + 1), repeat=3))) @ lattice
+    out = []
+    for i, r in enumerate(coords):
+        found = []
+        for j, s in enumerate(coords):
+            d = np.linalg.norm(s + shifts - r, axis=1)
+            for value in d:
+                if 1e-8 < value <= cutoff or (j != i and value <= cutoff):
+                    found.append((value, j))
+        found.sort()
+        out.append(found[:n_neighbors])
+    return out
+
+
+@pytest.mark.parametrize("lattice", [np.eye(3) * FCC_A, triclinic_lattice()])
+@pytest.mark.parametrize("force_tree", [False, True])
+def test_matches_brute_force(lattice, force_tree, monkeypatch) -> None:
+    if force_tree:
+        monkeypatch.setattr(graphs, "_BRUTE_FORCE_LIMIT", 0)
+    rng = np.random.default_rng(3)
+    coords = rng.random((6, 3)) @ lattice
+    # 6.9 Å: the triclinic a vector is exactly 7 Å long, an ill-posed tie at the cutoff
+    index, distance, mask = neighbor_lists(coords, lattice, n_neighbors=25, cutoff=6.9)
+    expected = brute_force(coords, lattice, 25, 6.9)
+    for i, rows in enumerate(expected):
+        n = len(rows)
+        assert mask[i].sum() == n
+        np.testing.assert_allclose(distance[i, :n], [d for d, _ in rows], atol=1e-9)
+        assert np.all(np.diff(distance[i, :n]) >= -1e-12)
+        # atoms agree up to ties in distance
+        for d in np.unique(np.round(distance[i, :n], 8)):
+            ours = sorted(index[i, :n][np.isclose(distance[i, :n], d, atol=1e-8)])
+            theirs = sorted(j for dd, j in rows if abs(dd - d) < 1e-8)
+            if len(theirs) == len(ours):
+                assert ours == theirs
+
+
+def test_wrapped_and_unwrapped_give_the_same_graph() -> None:
+    lattice = triclinic_lattice()
+    rng = np.random.default_rng(4)
+    coords = rng.random((8, 3)) @ lattice
+    shifted = coords + rng.integers(-3, 4, size=(8, 1)) * lattice[0] + rng.integers(
+        -2, 3, size=(8, 1)) * lattice[2]
+    a = neighbor_lists(coords, lattice, 12, 6.0)
+    b = neighbor_lists(shifted, lattice, 12, 6.0)
+    np.testing.assert_allclose(a[1], b[1], atol=1e-9)
+    np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_fcc_crystal_shells_include_self_images() -> None:
+    index, distance, mask = neighbor_lists(FCC_S, np.eye(3) * FCC_A, n_neighbors=18,
+                                           cutoff=7.0)
+    # 12 nearest neighbours at a/sqrt(2), then 6 at a: the atom's own periodic images
+    np.testing.assert_allclose(distance[:, :12], FCC_A / np.sqrt(2), atol=1e-9)
+    np.testing.assert_allclose(distance[:, 12:18], FCC_A, atol=1e-9)
+    for i in range(4):
+        assert set(index[i, 12:18]) == {i}
+    # a Li in a tetrahedral hole: 4 S at a*sqrt(3)/4
+    li = np.array([[0.25, 0.25, 0.25]]) * FCC_A
+    coords = np.vstack([li, FCC_S])
+    _, dist, _ = neighbor_lists(coords, np.eye(3) * FCC_A, 4, 7.0, centers=[0],
+                                candidates=[1, 2, 3, 4])
+    np.testing.assert_allclose(dist[0], FCC_A * np.sqrt(3) / 4, atol=1e-9)
+
+
+def test_pad_and_mask_when_few_neighbours() -> None:
+    coords = np.array([[0.0, 0, 0], [1.5, 0, 0]])
+    index, distance, mask = neighbor_lists(coords, np.eye(3) * 20.0, n_neighbors=5, cutoff=3.0)
+    assert mask.tolist() == [[True, False, False, False, False]] * 2
+    assert distance[0, 0] == pytest.approx(1.5)
+    assert np.isinf(distance[0, 1:]).all()
+
+
+@pytest.mark.parametrize(
+    ("coords", "lattice", "message"),
+    [
+        (np.zeros((3, 2)), np.eye(3), "shape"),
+        (np.zeros((3, 3)), np.zeros((3, 3)), "volume"),
+        (np.full((3, 3), np.nan), np.eye(3), "NaN"),
+    ],
+)
+def test_bad_frames(coords, lattice, message) -> None:
+    with pytest.raises(GraphError, match=message):
+        neighbor_lists(coords, lattice)
+
+
+def toy_traj(n_frames: int = 6, seed: int = 0) -> Trajectory:
+    rng = np.random.default_rng(seed)
+    li = (0.25 + 0.05 * rng.normal(size=(n_frames, 1, 3))) * FCC_A
+    s = FCC_S[None] + 0.05 * rng.normal(size=(n_frames, 4, 3))
+    return Trajectory(np.concatenate([li, s], axis=1), np.eye(3) * FCC_A, [3, 16, 16, 16, 16],
+                      [0], 0.1)
+
+
+def test_build_graphs_hops_and_order() -> None:
+    traj = toy_traj()
+    g = build_graphs(traj, n_neighbors=8, cutoff=7.0, n_conv=2, progress=False,
+                     use_cache=False)
+    assert g.n_frames == traj.n_frames
+    for f in range(g.n_frames):
+        frame = g.frame(f)
+        assert frame["node_atom"][0] == 0 and frame["hops"][0] == 0
+        assert set(frame["node_atom"]) == set(range(5))
+        # leaves (hop == n_conv) have no neighbour rows; others have full rows
+        has_rows = frame["nbr_mask"].any(axis=1)
+        np.testing.assert_array_equal(has_rows, frame["hops"] < 2)
+        index, distance, mask = neighbor_lists(traj.coords[f], traj.lattices[f], 8, 7.0)
+        for row, atom in enumerate(frame["node_atom"]):
+            if frame["hops"][row] < 2:
+                np.testing.assert_allclose(frame["nbr_distance"][row], distance[atom],
+                                           rtol=1e-6)
+                np.testing.assert_array_equal(frame["node_atom"][frame["nbr_index"][row]],
+                                              index[atom])
+
+
+def test_node_selection_and_far_atoms_left_out() -> None:
+    rng = np.random.default_rng(5)
+    lattice = np.eye(3) * 30.0
+    coords = rng.random((1, 40, 3)) * 30.0
+    coords[0, 0] = [15.0, 15.0, 15.0]
+    traj = Trajectory(coords, lattice, np.where(np.arange(40) % 2, 1, 8), [0], 1.0)
+    heavy = np.flatnonzero(traj.atom_types > 1)
+    g = build_graphs(traj, n_neighbors=4, cutoff=12.0, n_conv=1, node_selection=heavy,
+                     progress=False, use_cache=False)
+    frame = g.frame(0)
+    assert set(frame["node_atom"][1:]) <= set(heavy)
+    # the target and its neighbours (1 hop), nothing else
+    neighbours = frame["node_atom"][frame["nbr_index"][0][frame["nbr_mask"][0]]]
+    assert frame["node_atom"].size == 1 + np.unique(neighbours).size
+    assert frame["node_atom"].size < 21
+
+
+def test_too_few_neighbours_is_a_clear_error() -> None:
+    traj = Trajectory(np.array([[[0.0, 0, 0], [9.0, 9, 9]]]), np.eye(3) * 30, [3, 8], [0], 1.0)
+    with pytest.raises(GraphError, match="has 0 neighbours within 5.0 Å"):
+        build_graphs(traj, n_neighbors=4, cutoff=5.0, progress=False, use_cache=False)
+
+
+def test_graph_cache_round_trip() -> None:
+    traj = toy_traj(4)
+    first = build_graphs(traj, 8, 7.0, 2, progress=False)
+    second = build_graphs(traj, 8, 7.0, 2, progress=False)
+    for key in ("node_offsets", "node_atom", "nbr_index", "nbr_distance", "nbr_mask", "hops"):
+        np.testing.assert_array_equal(getattr(first, key), getattr(second, key))
+    assert second.n_conv == 2 and second.cutoff == 7.0
+
+
+def test_gaussian_distance() -> None:
+    expand = GaussianDistance(cutoff=7.0, step=0.2)
+    assert expand.n_features == 36
+    features = expand(torch.tensor([0.0, 1.0, 6.99]))
+    assert features.shape == (3, 36)
+    assert features[1, 5].item() == pytest.approx(1.0)  # centre at 1.0 Å
+    assert features[1, 6].item() == pytest.approx(np.exp(-1.0))
