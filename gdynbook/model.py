@@ -1,0 +1,432 @@
+"""The GDyNet encoder (torch and DGL twins of one layer) and a coordinate baseline.
+
+GDyNet: atom embedding from the atomic number → ``n_conv`` gated graph convolutions on
+the periodic neighbour graph → features of the target atoms → small MLP → softmax
+over ``n_states``. It sees only distances between atoms, so rotating or translating the
+system, relabelling other atoms or moving an atom to a periodic image changes nothing.
+
+The default convolution is the original GDyNets layer (Xie et al. 2019): with
+zᵢⱼ = [vᵢ ‖ vⱼ ‖ eᵢⱼ],
+
+    cᵢⱼ = ReLU(BN(W_c zᵢⱼ + b_c)),   aᵢⱼ = softmaxⱼ(w·zᵢⱼ + b),
+    sᵢ = BN(meanⱼ aᵢⱼ cᵢⱼ),          vᵢ ← ReLU(vᵢ + sᵢ).
+
+``conv="cgcnn"`` gives CGCNN's layer: σ(filter) ⊙ softplus(core), summed, BN,
+softplus(vᵢ + sᵢ).
+
+Batch normalisation statistics are taken over the nodes (and edges) whose values can
+reach a target: at layer ℓ of n, the nodes within n − ℓ hops. Atoms farther away, which
+the graph builder may or may not include, therefore never change the result.
+
+Both backends share one ``state_dict``: ``backend="torch"`` gathers dense
+(nodes, M, F) neighbour blocks and runs anywhere (CPU, CUDA); ``backend="dgl"`` uses
+DGL message passing (``dgl==1.1.3``, CPU, Python ≤ 3.11) — a test proves them equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gdynbook.graphs import FrameGraphs, GaussianDistance, build_graphs
+from gdynbook.trajectory import Trajectory
+
+
+# ---------------------------------------------------------------------- batches of graphs
+@dataclass
+class GraphBatch:
+    """Graphs of several frames joined into one disconnected graph (torch tensors).
+
+    Attributes
+    ----------
+    atom_types : (n_nodes,) int64
+    nbr_index : (n_nodes, M) int64 — global node index of each neighbour
+    nbr_distance : (n_nodes, M) float32 — Å
+    nbr_mask : (n_nodes, M) bool
+    hops : (n_nodes,) int64 — hops from the nearest target
+    target_nodes : (n_frames, n_targets) int64 — node index of each target
+    """
+
+    atom_types: torch.Tensor
+    nbr_index: torch.Tensor
+    nbr_distance: torch.Tensor
+    nbr_mask: torch.Tensor
+    hops: torch.Tensor
+    target_nodes: torch.Tensor
+
+    def to(self, device: torch.device | str) -> GraphBatch:
+        return GraphBatch(**{k: v.to(device) for k, v in self.__dict__.items()})
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.target_nodes.shape[0])
+
+
+def collate_graphs(stores: list[FrameGraphs], items: np.ndarray) -> GraphBatch:
+    """Join the graphs of (trajectory, frame) ``items`` (shape (B, 2)) into one batch."""
+    items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
+    atom_types, nbr_index, nbr_distance, nbr_mask, hops, starts = [], [], [], [], [], []
+    offset = 0
+    for store_index in np.unique(items[:, 0]):
+        store = stores[store_index]
+        frames = items[items[:, 0] == store_index, 1]
+        begin, end = store.node_offsets[frames], store.node_offsets[frames + 1]
+        counts = end - begin
+        new_begin = offset + np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rows = np.repeat(begin - new_begin, counts) + np.arange(offset, offset + counts.sum())
+        shift = np.repeat(new_begin, counts)
+        atom_types.append(store.atom_types[store.node_atom[rows]])
+        nbr_index.append(store.nbr_index[rows].astype(np.int64) + shift[:, None])
+        nbr_distance.append(store.nbr_distance[rows])
+        nbr_mask.append(store.nbr_mask[rows])
+        hops.append(store.hops[rows])
+        starts.append((np.flatnonzero(items[:, 0] == store_index), new_begin))
+        offset += int(counts.sum())
+    n_targets = stores[int(items[0, 0])].n_targets
+    target_nodes = np.zeros((items.shape[0], n_targets), dtype=np.int64)
+    for positions, new_begin in starts:
+        target_nodes[positions] = new_begin[:, None] + np.arange(n_targets)
+    return GraphBatch(
+        atom_types=torch.from_numpy(np.concatenate(atom_types)),
+        nbr_index=torch.from_numpy(np.concatenate(nbr_index)),
+        nbr_distance=torch.from_numpy(np.concatenate(nbr_distance).astype(np.float32)),
+        nbr_mask=torch.from_numpy(np.concatenate(nbr_mask)),
+        hops=torch.from_numpy(np.concatenate(hops).astype(np.int64)),
+        target_nodes=torch.from_numpy(target_nodes),
+    )
+
+
+def masked_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Batch-normalise the rows of ``x`` (…, C) selected by ``mask`` (…); others become 0.
+
+    Statistics (and running averages in training) come from the selected rows only.
+    """
+    selected = x[mask]
+    if selected.shape[0] == 0:
+        return torch.zeros_like(x)
+    normalised = F.batch_norm(
+        selected,
+        bn.running_mean,
+        bn.running_var,
+        bn.weight,
+        bn.bias,
+        training=bn.training,
+        momentum=bn.momentum if bn.momentum is not None else 0.1,
+        eps=bn.eps,
+    )
+    out = torch.zeros_like(x)
+    out[mask] = normalised
+    return out
+
+
+# ---------------------------------------------------------------------- the layer
+class ConvLayer(nn.Module):
+    """One gated graph convolution with a torch and a DGL implementation."""
+
+    def __init__(
+        self, atom_fea_len: int, nbr_fea_len: int, kind: Literal["gdynet", "cgcnn"] = "gdynet"
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        width = 2 * atom_fea_len + nbr_fea_len
+        if kind == "gdynet":
+            self.fc_core = nn.Linear(width, atom_fea_len)
+            self.fc_gate = nn.Linear(width, 1)
+            self.bn_edge = nn.BatchNorm1d(atom_fea_len)
+        elif kind == "cgcnn":
+            self.fc_full = nn.Linear(width, 2 * atom_fea_len)
+            self.bn_edge = nn.BatchNorm1d(2 * atom_fea_len)
+        else:
+            raise ValueError(f"conv must be 'gdynet' or 'cgcnn', got {kind!r}.")
+        self.bn_node = nn.BatchNorm1d(atom_fea_len)
+
+    def forward(
+        self,
+        v: torch.Tensor,
+        edge_fea: torch.Tensor,
+        nbr_index: torch.Tensor,
+        nbr_mask: torch.Tensor,
+        node_valid: torch.Tensor,
+    ) -> torch.Tensor:
+        """Dense torch path.
+
+        v (N, F) node features; edge_fea (N, M, E); nbr_index (N, M) global indices;
+        nbr_mask (N, M); node_valid (N,) nodes whose output matters at this layer.
+        """
+        n, m = nbr_index.shape
+        z = torch.cat([v[:, None, :].expand(n, m, v.shape[1]), v[nbr_index], edge_fea], dim=-1)
+        edge_valid = nbr_mask & node_valid[:, None]  # (N, M)
+        weight = nbr_mask[..., None].to(v.dtype)
+        if self.kind == "gdynet":
+            core = F.relu(masked_batch_norm(self.bn_edge, self.fc_core(z), edge_valid))  # (N,M,F)
+            logits = self.fc_gate(z).squeeze(-1).masked_fill(~nbr_mask, float("-inf"))  # (N,M)
+            gate = torch.softmax(logits, dim=1).nan_to_num(0.0)  # rows without neighbours: 0
+            count = nbr_mask.sum(dim=1, keepdim=True).clamp(min=1).to(v.dtype)  # (N, 1)
+            summed = (gate[..., None] * core * weight).sum(dim=1) / count  # (N, F): mean_j a c
+            return F.relu(v + masked_batch_norm(self.bn_node, summed, node_valid))
+        gated = masked_batch_norm(self.bn_edge, self.fc_full(z), edge_valid)  # (N, M, 2F)
+        filter_part, core_part = gated.chunk(2, dim=-1)
+        summed = (torch.sigmoid(filter_part) * F.softplus(core_part) * weight).sum(dim=1)
+        return F.softplus(v + masked_batch_norm(self.bn_node, summed, node_valid))
+
+    def forward_dgl(
+        self,
+        graph: Any,
+        v: torch.Tensor,
+        edge_fea: torch.Tensor,
+        edge_valid: torch.Tensor,
+        node_valid: torch.Tensor,
+    ) -> torch.Tensor:
+        """DGL path: ``graph`` has an edge j → i for every real neighbour j of i.
+
+        edge_fea (E, nbr_fea_len); edge_valid (E,) — edges into nodes that matter.
+        """
+        import dgl.function as fn
+        from dgl.nn.functional import edge_softmax
+
+        src, dst = graph.edges()
+        z = torch.cat([v[dst], v[src], edge_fea], dim=-1)  # (E, 2F + E_fea)
+        with graph.local_scope():
+            if self.kind == "gdynet":
+                core = F.relu(masked_batch_norm(self.bn_edge, self.fc_core(z), edge_valid))
+                gate = edge_softmax(graph, self.fc_gate(z))  # (E, 1), softmax over in-edges
+                graph.edata["message"] = gate * core
+                graph.update_all(fn.copy_e("message", "message"), fn.mean("message", "s"))
+                summed = graph.ndata["s"]
+                return F.relu(v + masked_batch_norm(self.bn_node, summed, node_valid))
+            gated = masked_batch_norm(self.bn_edge, self.fc_full(z), edge_valid)
+            filter_part, core_part = gated.chunk(2, dim=-1)
+            graph.edata["message"] = torch.sigmoid(filter_part) * F.softplus(core_part)
+            graph.update_all(fn.copy_e("message", "message"), fn.sum("message", "s"))
+            summed = graph.ndata["s"]
+            return F.softplus(v + masked_batch_norm(self.bn_node, summed, node_valid))
+
+
+def dgl_available() -> bool:
+    """Whether DGL imports (it needs Python ≤ 3.11 and a compatible torch)."""
+    import os
+
+    os.environ.setdefault("DGLBACKEND", "pytorch")
+    try:
+        import dgl  # noqa: F401
+    except Exception:  # noqa: BLE001 - any import failure means "not usable"
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------- GDyNet
+@dataclass
+class GDyNetConfig:
+    """Hyper-parameters of :class:`GDyNet` (stored in checkpoints)."""
+
+    n_states: int = 2
+    atom_fea_len: int = 16
+    h_fea_len: int = 16
+    n_conv: int = 3
+    n_neighbors: int = 20
+    cutoff: float = 7.0
+    gaussian_step: float = 0.2
+    conv: str = "gdynet"
+    node_selection: str | None = None  # e.g. "heavy": leave H out of the graph
+
+
+class GDyNet(nn.Module):
+    """Graph dynamical network: periodic neighbour graph → soft states of target atoms.
+
+    Parameters
+    ----------
+    n_states : int
+        Number of output states (softmax).
+    atom_fea_len : int
+        Width F of node features.
+    h_fea_len : int
+        Width of the hidden layer of the readout MLP.
+    n_conv : int
+        Number of graph convolutions.
+    n_neighbors, cutoff : int, float
+        Neighbours per atom and cutoff (Å) of the graphs.
+    gaussian_step : float
+        Spacing and width (Å) of the Gaussian distance expansion.
+    conv : {"gdynet", "cgcnn"}
+        Convolution type.
+    node_selection : {None, "heavy"}
+        ``"heavy"`` builds graphs from non-hydrogen atoms (plus the targets).
+    backend : {"torch", "dgl"}
+        Implementation of the convolutions; the parameters are the same.
+    """
+
+    def __init__(
+        self,
+        n_states: int = 2,
+        atom_fea_len: int = 16,
+        h_fea_len: int = 16,
+        n_conv: int = 3,
+        n_neighbors: int = 20,
+        cutoff: float = 7.0,
+        gaussian_step: float = 0.2,
+        conv: str = "gdynet",
+        node_selection: str | None = None,
+        backend: str = "torch",
+    ) -> None:
+        super().__init__()
+        if n_states < 2:
+            raise ValueError("a GDyNet needs at least 2 states.")
+        if node_selection not in (None, "heavy"):
+            raise ValueError("node_selection must be None or 'heavy'.")
+        self.config = GDyNetConfig(
+            n_states,
+            atom_fea_len,
+            h_fea_len,
+            n_conv,
+            n_neighbors,
+            cutoff,
+            gaussian_step,
+            conv,
+            node_selection,
+        )
+        self.backend = backend
+        self.embedding = nn.Embedding(119, atom_fea_len)  # by atomic number
+        self.distance_expansion = GaussianDistance(cutoff, gaussian_step)
+        nbr_fea_len = self.distance_expansion.n_features
+        self.convs = nn.ModuleList(
+            [ConvLayer(atom_fea_len, nbr_fea_len, conv) for _ in range(n_conv)]
+        )
+        self.fc_hidden = nn.Linear(atom_fea_len, h_fea_len)
+        self.fc_out = nn.Linear(h_fea_len, n_states)
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in ("torch", "dgl"):
+            raise ValueError("backend must be 'torch' or 'dgl'.")
+        if value == "dgl" and not dgl_available():
+            raise ImportError(
+                "backend='dgl' needs DGL (pip install 'gdynbook[dgl]'; only dgl==1.1.3 on "
+                "Python ≤ 3.11, CPU). The default backend='torch' computes the same thing."
+            )
+        self._backend = value
+
+    # -- data ---------------------------------------------------------------------------
+    def prepare(self, trajectories: list[Trajectory], progress: bool = True) -> list[FrameGraphs]:
+        """Neighbour graphs of every frame of every trajectory (cached)."""
+        stores = []
+        for traj in trajectories:
+            selection = None
+            if self.config.node_selection == "heavy":
+                selection = np.flatnonzero(traj.atom_types > 1)
+            stores.append(
+                build_graphs(
+                    traj,
+                    self.config.n_neighbors,
+                    self.config.cutoff,
+                    self.config.n_conv,
+                    node_selection=selection,
+                    progress=progress,
+                )
+            )
+        return stores
+
+    @staticmethod
+    def collate(stores: list[FrameGraphs], items: np.ndarray) -> GraphBatch:
+        return collate_graphs(stores, items)
+
+    # -- forward ------------------------------------------------------------------------
+    def forward(self, batch: GraphBatch) -> torch.Tensor:
+        """State probabilities of the targets, (n_frames, n_targets, n_states)."""
+        v = self.embedding(batch.atom_types)  # (N, F)
+        n_conv = len(self.convs)
+        if self.backend == "torch":
+            edge_fea = self.distance_expansion(batch.nbr_distance)  # (N, M, E)
+            for layer, conv in enumerate(self.convs, start=1):
+                node_valid = batch.hops <= n_conv - layer
+                v = conv(v, edge_fea, batch.nbr_index, batch.nbr_mask, node_valid)
+        else:
+            import dgl
+
+            dst, slot = torch.nonzero(batch.nbr_mask, as_tuple=True)
+            src = batch.nbr_index[dst, slot]
+            graph = dgl.graph((src, dst), num_nodes=v.shape[0])
+            edge_fea = self.distance_expansion(batch.nbr_distance[dst, slot])  # (E, E_fea)
+            for layer, conv in enumerate(self.convs, start=1):
+                node_valid = batch.hops <= n_conv - layer
+                v = conv.forward_dgl(graph, v, edge_fea, node_valid[dst], node_valid)
+        targets = v[batch.target_nodes]  # (B, n_targets, F)
+        hidden = F.relu(self.fc_hidden(F.relu(targets)))  # (B, n_targets, h)
+        return torch.softmax(self.fc_out(hidden), dim=-1)  # (B, n_targets, n_states)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+
+# ---------------------------------------------------------------------- the baseline
+@dataclass
+class CoordinateVAMPNetConfig:
+    n_states: int = 2
+    hidden: int = 32
+    n_hidden_layers: int = 2
+    encoding: str = "periodic"  # or "cartesian"
+
+
+class CoordinateVAMPNet(nn.Module):
+    """The non-symmetric baseline: an MLP on the target atom's position → softmax.
+
+    ``encoding="periodic"`` feeds sin(2πf) and cos(2πf) of the fractional coordinates f:
+    the network knows the cell is periodic but not that equivalent sites are
+    equivalent. ``encoding="cartesian"`` feeds the raw wrapped Cartesian coordinates, as
+    the original's "vanilla" mode did; it mostly learns the jumps where the atom is
+    re-wrapped across the cell boundary.
+    """
+
+    def __init__(
+        self,
+        n_states: int = 2,
+        hidden: int = 32,
+        n_hidden_layers: int = 2,
+        encoding: str = "periodic",
+    ) -> None:
+        super().__init__()
+        if encoding not in ("periodic", "cartesian"):
+            raise ValueError("encoding must be 'periodic' or 'cartesian'.")
+        self.config = CoordinateVAMPNetConfig(n_states, hidden, n_hidden_layers, encoding)
+        width = 6 if encoding == "periodic" else 3
+        layers: list[nn.Module] = [nn.BatchNorm1d(width)]
+        for _ in range(n_hidden_layers):
+            layers += [nn.Linear(width, hidden), nn.ELU()]
+            width = hidden
+        layers.append(nn.Linear(width, n_states))
+        self.net = nn.Sequential(*layers)
+
+    def prepare(self, trajectories: list[Trajectory], progress: bool = True) -> list[np.ndarray]:
+        """Per-frame input features of the targets, (frames, n_targets, 6 or 3)."""
+        out = []
+        for traj in trajectories:
+            frac = traj.fractional_coords()[:, traj.target_index]
+            frac = frac - np.floor(frac)
+            if self.config.encoding == "periodic":
+                angle = 2 * np.pi * frac
+                features = np.concatenate([np.sin(angle), np.cos(angle)], axis=-1)
+            else:
+                features = np.einsum("fnj,fjk->fnk", frac, traj.lattices)
+            out.append(features.astype(np.float32))
+        return out
+
+    @staticmethod
+    def collate(stores: list[np.ndarray], items: np.ndarray) -> torch.Tensor:
+        items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
+        return torch.from_numpy(np.stack([stores[t][f] for t, f in items]))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, n_targets, d) → (B, n_targets, n_states) probabilities."""
+        b, n, d = features.shape
+        return torch.softmax(self.net(features.reshape(b * n, d)), dim=-1).reshape(b, n, -1)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return asdict(self.config)
