@@ -224,3 +224,24 @@ def test_li_split_equals_exact_all_pairs_plus_arithmetic_error() -> None:
     plain = energy(create_system(box, lj_mixing="arithmetic", **kwargs), coords,
                    {"nonbonded", "lj_custom"})
     assert abs(plain - split) > 1e-3
+
+
+def test_omitted_li_long_range_correction_is_negligible() -> None:
+    """The Li LJ long-range correction left out for speed: energy and pressure are tiny."""
+    box = build_box(seed=1)
+    length_nm = 2.75  # about the production box (1.10 g/cm³)
+    coords = box.coords * (length_nm * 10 / box.box_length)
+    box = Box(box.molecules, length_nm * 10, box.composition, box.seed)
+    system = create_system(box, lj_mixing="li-geometric")
+    custom = next(f for f in system.getForces() if isinstance(f, openmm.CustomNonbondedForce))
+    assert not custom.getUseLongRangeCorrection()
+    with_lrc = create_system(box, lj_mixing="li-geometric")
+    force = next(f for f in with_lrc.getForces() if isinstance(f, openmm.CustomNonbondedForce))
+    force.setUseLongRangeCorrection(True)
+    correction = energy(with_lrc, coords, {"lj_custom"}) - energy(system, coords, {"lj_custom"})
+    assert -2.0 < correction < 0.0  # kJ/mol, attractive
+    # E_lrc ∝ 1/V, so its pressure is −dE/dV = E/V (kJ/mol/nm³ → bar: × 16.6)
+    pressure_bar = abs(correction) / length_nm**3 * 16.6054
+    assert pressure_bar < 1.0
+    # with a melt's compressibility (~5e-5 / bar) the density shifts by well under 0.01 %
+    assert 5e-5 * pressure_bar < 1e-4
