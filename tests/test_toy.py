@@ -112,3 +112,23 @@ def test_simulation_reproducible_independent_and_stable() -> None:
     # tethered S vibrate around their sites: rms about sqrt(kT/k) per direction
     rms = np.sqrt((displacement**2).mean())
     assert rms == pytest.approx(np.sqrt(KT / POT.tether_k), rel=0.4)
+
+
+def test_eight_images_equal_all_images() -> None:
+    """The 8-corner image set gives the same energy as summing over 125 images."""
+    rng = np.random.default_rng(1)
+    positions = np.concatenate([rng.random((50, 1, 3)) * A,
+                                FCC_SITES[None] * A + 0.2 * rng.normal(size=(50, 4, 3))], axis=1)
+    # and the symmetric points, where Li–S vectors have exact zero components
+    special = np.concatenate([TET_SITES, OCT_SITES]) * A
+    positions = np.concatenate([positions, np.concatenate(
+        [special[:, None], np.broadcast_to(FCC_SITES * A, (12, 4, 3))], axis=1)])
+    energy, _ = energy_and_forces(positions, POT)
+    shifts = np.array([[i, j, k] for i in range(-2, 3) for j in range(-2, 3)
+                       for k in range(-2, 3)]) * A
+    delta = positions[:, :1, None, :] - positions[:, 1:, None, :] + shifts[None, None]
+    pair, _ = POT.pair(np.linalg.norm(delta, axis=-1))
+    tether = positions[:, 1:] - FCC_SITES * A
+    tether -= A * np.round(tether / A)
+    expected = pair.sum(axis=(1, 2)) + 0.5 * POT.tether_k * (tether**2).sum(axis=(1, 2))
+    np.testing.assert_allclose(energy, expected, rtol=1e-10, atol=1e-9)

@@ -85,10 +85,16 @@ def energy_and_forces(
     """
     a = potential.lattice_constant
     li, sulfur = positions[:, 0, :], positions[:, 1:, :]
+    if potential.cutoff >= a:
+        raise ValueError("the toy potential's cutoff must be shorter than the cell edge.")
     delta = li[:, None, :] - sulfur  # (R, 4, 3), Li − S
-    delta -= a * np.round(delta / a)  # nearest image first …
-    delta = delta[:, :, None, :] + _shifts(a)[None, None]  # … then all 27 around it
-    r = np.linalg.norm(delta, axis=-1)  # (R, 4, 27)
+    delta -= a * np.round(delta / a)  # nearest image: every component in [−a/2, a/2]
+    # Any other image within the cutoff (< a) lies one cell *towards* the Li on some
+    # axes: the 8 corners {d + a·s, s_i ∈ {0, −sign(d_i)}} cover them all.
+    corners = np.array(list(itertools.product((0.0, 1.0), repeat=3)))  # (8, 3)
+    towards = np.where(delta >= 0, 1.0, -1.0)  # never 0: a zero would repeat an image
+    delta = delta[:, :, None, :] - a * corners[None, None] * towards[:, :, None, :]
+    r = np.linalg.norm(delta, axis=-1)  # (R, 4, 8)
     u, du = potential.pair(r)
     pair_force = -(du / np.maximum(r, 1e-12))[..., None] * delta  # force on Li from each
     forces = np.zeros_like(positions)
@@ -122,7 +128,7 @@ class ToySimulation:
     potential: ToyPotential = ToyPotential()
     temperature_k: float = 600.0
     friction_per_ps: float = 5.0
-    time_step_fs: float = 2.0
+    time_step_fs: float = 5.0
     frame_interval_ps: float = 0.5
     n_replicas: int = 32
     n_frames: int = 1000
