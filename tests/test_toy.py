@@ -132,3 +132,18 @@ def test_eight_images_equal_all_images() -> None:
     tether -= A * np.round(tether / A)
     expected = pair.sum(axis=(1, 2)) + 0.5 * POT.tether_k * (tether**2).sum(axis=(1, 2))
     np.testing.assert_allclose(energy, expected, rtol=1e-10, atol=1e-9)
+
+
+def test_default_regime_two_state_kinetics() -> None:
+    """The default regime: tet-favoured (~85/15) with a 5–10 ps slow relaxation."""
+    from gdynbook.koopman import implied_timescales
+    from gdynbook.markov import one_hot
+
+    runs = simulate_toy(ToySimulation(n_replicas=64, n_frames=300, seed=11), progress=False)
+    labels = [core_set_labels(run.coords[:, 0])[0] for run in runs]
+    labels = [lab[np.argmax(lab >= 0):] for lab in labels]
+    oct_fraction = np.mean(np.concatenate(labels) == 1)
+    assert 0.10 < oct_fraction < 0.22
+    its = implied_timescales([one_hot(lab, 2) for lab in labels], [2, 8], time_step_ps=0.5,
+                             n_bootstrap=0)
+    assert np.all((its.timescales_ps[:, 0] > 4.0) & (its.timescales_ps[:, 0] < 10.0))
