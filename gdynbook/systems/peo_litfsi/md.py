@@ -574,41 +574,33 @@ class PeoLitfsiSimulation:
         if final.exists():
             return load_state(final)
         state = self.minimize()
-        state = self._chunked_stage(
-            "compress",
-            state,
-            p.compress_ps,
-            p.compress_temperature_k,
-            (p.compress_pressure_bar, p.compress_temperature_k),
-            p.compress_time_step_fs,
-            p.equilibration_friction_per_ps,
-            fresh_velocities_first=True,
-        )
-        if state is None:
-            return None
-        state = self._chunked_stage(
-            "anneal",
-            state,
-            p.anneal_ps,
-            p.anneal_temperature_k,
-            (p.pressure_bar, p.anneal_temperature_k),
-            p.time_step_fs,
-            p.equilibration_friction_per_ps,
-            fresh_velocities_first=False,
-        )
-        if state is None:
-            return None
-        state = self._chunked_stage(
-            "npt",
-            state,
-            p.npt_ps,
-            p.temperature_k,
-            (p.pressure_bar, p.temperature_k),
-            p.time_step_fs,
-            p.equilibration_friction_per_ps,
-            fresh_velocities_first=False,
-        )
-        if state is None or self.out_of_time():
+        # (name, duration ps, temperature K, pressure bar, time step fs, fresh velocities)
+        stages = [
+            (
+                "compress",
+                p.compress_ps,
+                p.compress_temperature_k,
+                p.compress_pressure_bar,
+                p.compress_time_step_fs,
+                True,
+            ),
+            ("anneal", p.anneal_ps, p.anneal_temperature_k, p.pressure_bar, p.time_step_fs, False),
+            ("npt", p.npt_ps, p.temperature_k, p.pressure_bar, p.time_step_fs, False),
+        ]
+        for name, duration, temperature, pressure, time_step, fresh in stages:
+            state = self._chunked_stage(
+                name,
+                state,
+                duration,
+                temperature,
+                (pressure, temperature),
+                time_step,
+                p.equilibration_friction_per_ps,
+                fresh_velocities_first=fresh,
+            )
+            if state is None:
+                return None
+        if self.out_of_time():
             return None
         mean_volume = self.mean_npt_volume_nm3()
         state = self._rescale_to_volume(state, mean_volume)
