@@ -147,3 +147,24 @@ def test_default_regime_two_state_kinetics() -> None:
     its = implied_timescales([one_hot(lab, 2) for lab in labels], [2, 8], time_step_ps=0.5,
                              n_bootstrap=0)
     assert np.all((its.timescales_ps[:, 0] > 4.0) & (its.timescales_ps[:, 0] < 10.0))
+
+
+def test_twelve_hole_spectrum_is_complete_bipartite() -> None:
+    from gdynbook.systems.toy import exact_hole_spectrum, hole_rate_matrix
+
+    k_to, k_ot = 0.03, 0.17
+    rates = np.sort(-np.linalg.eigvals(hole_rate_matrix(k_to, k_ot)).real)
+    spectrum = exact_hole_spectrum(k_to, k_ot)
+    expected = np.sort([0.0, spectrum["occupancy"]] + [spectrum["tet_identity"]] * 7
+                       + [spectrum["oct_identity"]] * 3)
+    np.testing.assert_allclose(rates, expected, atol=1e-12)
+
+
+def test_two_state_rates_from_a_transition_matrix() -> None:
+    from scipy.linalg import expm
+
+    from gdynbook.systems.toy import two_state_rates
+
+    k_to, k_ot = 0.03, 0.17
+    generator = np.array([[-k_to, k_to], [k_ot, -k_ot]])
+    assert two_state_rates(expm(generator * 2.0), 2.0) == pytest.approx((k_to, k_ot))

@@ -266,3 +266,48 @@ def core_set_labels(
     hole = np.where(last >= 0, index[np.maximum(last, 0)], -1)
     site_type = np.where(hole < 0, -1, (hole >= 8).astype(int))
     return site_type, hole
+
+
+# ---------------------------------------------------------------------- reference models
+def hole_rate_matrix(k_tet_to_oct: float, k_oct_to_tet: float) -> np.ndarray:
+    """Rate matrix (ps⁻¹) of Li hopping among the 12 holes of one periodic fcc cell.
+
+    Holes 0–7 are tetrahedral, 8–11 octahedral. Each tetrahedral hole shares faces with
+    all 4 octahedral holes and each octahedral hole with all 8 tetrahedral ones (a
+    complete bipartite site graph), so a Li leaving a hole picks a neighbour uniformly.
+
+    Parameters
+    ----------
+    k_tet_to_oct, k_oct_to_tet : float
+        Total escape rates k_TO and k_OT, ps⁻¹.
+    """
+    rates = np.zeros((12, 12))
+    rates[:8, 8:] = k_tet_to_oct / 4
+    rates[8:, :8] = k_oct_to_tet / 8
+    rates[np.diag_indices(12)] = -rates.sum(axis=1)
+    return rates
+
+
+def exact_hole_spectrum(k_tet_to_oct: float, k_oct_to_tet: float) -> dict[str, float]:
+    """Decay rates (ps⁻¹) of the 12-hole model, from its complete bipartite structure.
+
+    One occupancy mode (tet against oct) relaxes at k_TO + k_OT, seven tet-identity modes
+    (which tetrahedral hole) at k_TO, and three oct-identity modes at k_OT.
+    """
+    return {
+        "occupancy": k_tet_to_oct + k_oct_to_tet,
+        "tet_identity": k_tet_to_oct,
+        "oct_identity": k_oct_to_tet,
+    }
+
+
+def two_state_rates(koopman_matrix: np.ndarray, lag_ps: float) -> tuple[float, float]:
+    """k_TO and k_OT (ps⁻¹) from a 2 × 2 tet/oct transition matrix at lag τ.
+
+    For a two-state chain, T(τ) = π-mixing with one eigenvalue λ = 1 − T₀₁ − T₁₀ =
+    exp(−(k_TO + k_OT) τ); the stationary split gives k_TO/k_OT = π_oct/π_tet.
+    """
+    t01, t10 = koopman_matrix[0, 1], koopman_matrix[1, 0]
+    total = -np.log(1.0 - t01 - t10) / lag_ps
+    pi_oct = t01 / (t01 + t10)
+    return total * pi_oct, total * (1.0 - pi_oct)
