@@ -123,16 +123,8 @@ def neighbor_lists(
     if image_pos.shape[0] <= _BRUTE_FORCE_LIMIT:
         dist = np.linalg.norm(query[:, None, :] - image_pos[None, :, :], axis=-1)
         dist[dist > cutoff] = np.inf
-        k_eff = min(k, dist.shape[1])
-        part = (
-            np.argpartition(dist, k_eff - 1, axis=1)[:, :k_eff]
-            if k_eff < dist.shape[1]
-            else np.broadcast_to(np.arange(dist.shape[1]), dist.shape).copy()
-        )
-        part_dist = np.take_along_axis(dist, part, axis=1)
-        order = np.argsort(part_dist, axis=1, kind="stable")
-        found = np.take_along_axis(part, order, axis=1)
-        found_dist = np.take_along_axis(part_dist, order, axis=1)
+        found = np.argsort(dist, axis=1, kind="stable")[:, : min(k, dist.shape[1])]
+        found_dist = np.take_along_axis(dist, found, axis=1)
         found_atom = image_atom[found]
     else:
         tree = cKDTree(image_pos)
@@ -272,6 +264,96 @@ def _frame_graph(
     return node_atom, nbr_index, nbr_distance, nbr_mask, hop_of[node_atom].astype(np.int8)
 
 
+def _small_cell_neighbors(
+    coords: np.ndarray,
+    lattice: np.ndarray,
+    candidates: np.ndarray,
+    n_neighbors: int,
+    cutoff: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbour lists of every candidate atom in many frames at once (one fixed cell).
+
+    For small cells (few atoms × images): all images of all candidates, all distances,
+    a stable sort — vectorised over frames. Same ordering rules as :func:`neighbor_lists`.
+
+    Returns index (F, n_cand, M) atom indices, distance (F, n_cand, M), mask.
+    """
+    reach = image_range(lattice, cutoff)
+    shifts = np.array(list(itertools.product(*[range(-r, r + 1) for r in reach])), dtype=float)
+    frac = coords[:, candidates] @ np.linalg.inv(lattice)
+    frac -= np.floor(frac)
+    positions = frac @ lattice  # (F, C, 3)
+    images = ((frac[:, None, :, :] + shifts[None, :, None, :]) @ lattice).reshape(
+        frac.shape[0], -1, 3
+    )  # (F, S*C, 3), shift-major like _images
+    image_atom = np.tile(candidates, shifts.shape[0])
+    # |p − q|² = |p|² + |q|² − 2 p·q with one batched matrix product (no (…, 3) temporary)
+    squared = (
+        (positions**2).sum(-1)[:, :, None]
+        + (images**2).sum(-1)[:, None, :]
+        - 2.0 * np.einsum("fcx,fix->fci", positions, images, optimize=True)
+    )
+    dist = np.sqrt(np.maximum(squared, 0.0))
+    is_self = (image_atom[None, None, :] == candidates[None, :, None]) & (dist < 1e-6)
+    dist[(dist > cutoff) | is_self] = np.inf
+    order = np.argsort(dist, axis=-1, kind="stable")[..., :n_neighbors]
+    found_dist = np.take_along_axis(dist, order, axis=-1)
+    mask = np.isfinite(found_dist)
+    index = np.where(mask, image_atom[order], 0)
+    if found_dist.shape[-1] < n_neighbors:
+        pad = ((0, 0), (0, 0), (0, n_neighbors - found_dist.shape[-1]))
+        found_dist = np.pad(found_dist, pad, constant_values=np.inf)
+        index = np.pad(index, pad)
+        mask = np.pad(mask, pad)
+    return index.astype(np.int64), found_dist, mask
+
+
+def _assemble_frame(
+    n_atoms: int,
+    targets: np.ndarray,
+    candidates: np.ndarray,
+    index: np.ndarray,
+    distance: np.ndarray,
+    mask: np.ndarray,
+    n_conv: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One frame's graph from precomputed neighbour lists of all candidates."""
+    row_of = np.full(n_atoms, -1, dtype=np.int64)
+    row_of[candidates] = np.arange(candidates.size)
+    hop_of = np.full(n_atoms, -1, dtype=np.int64)
+    hop_of[targets] = 0
+    frontier = np.asarray(targets, dtype=np.int64)
+    expanded = []
+    for hop in range(n_conv):
+        if frontier.size == 0:
+            break
+        expanded.append(frontier)
+        rows = row_of[frontier]
+        reached = np.unique(index[rows][mask[rows]])
+        frontier = reached[hop_of[reached] < 0]
+        hop_of[frontier] = hop + 1
+    others = np.flatnonzero(hop_of > 0)
+    others = others[np.lexsort((others, hop_of[others]))]
+    node_atom = np.concatenate([targets, others]).astype(np.int64)
+    local = np.full(n_atoms, -1, dtype=np.int64)
+    local[node_atom] = np.arange(node_atom.size)
+    n_nodes, m = node_atom.size, index.shape[1]
+    nbr_index = np.zeros((n_nodes, m), dtype=np.int32)
+    nbr_distance = np.zeros((n_nodes, m), dtype=np.float32)
+    nbr_mask = np.zeros((n_nodes, m), dtype=bool)
+    if expanded:
+        centres = np.concatenate(expanded)
+        rows, node_rows = row_of[centres], local[centres]
+        nbr_index[node_rows] = np.where(mask[rows], local[index[rows]], 0)
+        nbr_distance[node_rows] = np.where(mask[rows], distance[rows], 0.0)
+        nbr_mask[node_rows] = mask[rows]
+    return node_atom, nbr_index, nbr_distance, nbr_mask, hop_of[node_atom].astype(np.int8)
+
+
+#: Below this many candidate atoms × images, a fixed cell uses the batched path.
+_SMALL_CELL_LIMIT = 2_000
+
+
 def build_graphs(
     traj: Trajectory,
     n_neighbors: int = 20,
@@ -333,15 +415,34 @@ def build_graphs(
     from tqdm.auto import tqdm
 
     parts = []
+    fixed_cell = bool(np.all(traj.lattices == traj.lattices[0]))
+    n_images = candidates.size * np.prod(2 * image_range(traj.lattices[0], cutoff) + 1)
+    batched = fixed_cell and n_images <= _SMALL_CELL_LIMIT
+    batch_frames = max(1, int(4e6 // max(candidates.size * n_images, 1)))
+    precomputed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     for f in tqdm(
         range(traj.n_frames),
         desc="neighbour graphs",
         unit="frame",
         disable=not progress or traj.n_frames < 50,
     ):
-        graph = _frame_graph(
-            traj.coords[f], traj.lattices[f], targets, candidates, n_neighbors, cutoff, n_conv
-        )
+        if batched:
+            if f % batch_frames == 0:
+                precomputed = _small_cell_neighbors(
+                    traj.coords[f : f + batch_frames],
+                    traj.lattices[0],
+                    candidates,
+                    n_neighbors,
+                    cutoff,
+                )
+            index, distance, mask = (part[f % batch_frames] for part in precomputed)
+            graph = _assemble_frame(
+                traj.n_atoms, targets, candidates, index, distance, mask, n_conv
+            )
+        else:
+            graph = _frame_graph(
+                traj.coords[f], traj.lattices[f], targets, candidates, n_neighbors, cutoff, n_conv
+            )
         n_found = graph[3][: len(targets)].sum(axis=1)
         if (n_found < min_neighbors).any():
             worst = int(np.argmin(n_found))

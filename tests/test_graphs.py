@@ -173,3 +173,19 @@ def test_gaussian_distance() -> None:
     assert features.shape == (3, 36)
     assert features[1, 5].item() == pytest.approx(1.0)  # centre at 1.0 Å
     assert features[1, 6].item() == pytest.approx(np.exp(-1.0))
+
+
+@pytest.mark.parametrize("selection", [None, np.array([1, 2, 5, 6])])
+def test_batched_small_cell_path_equals_per_frame_path(monkeypatch, selection) -> None:
+    rng = np.random.default_rng(8)
+    lattice = triclinic_lattice()
+    coords = rng.random((30, 7, 3)) @ lattice + rng.integers(-1, 2, (30, 7, 1)) * lattice[0]
+    traj = Trajectory(coords, lattice, [3, 16, 16, 8, 8, 1, 1], [0, 3], 0.5)
+    kwargs = dict(n_neighbors=9, cutoff=6.0, n_conv=2, node_selection=selection,
+                  progress=False, use_cache=False)
+    batched = build_graphs(traj, **kwargs)
+    monkeypatch.setattr(graphs, "_SMALL_CELL_LIMIT", 0)
+    per_frame = build_graphs(traj, **kwargs)
+    for key in ("node_offsets", "node_atom", "nbr_index", "nbr_mask", "hops"):
+        np.testing.assert_array_equal(getattr(batched, key), getattr(per_frame, key), key)
+    np.testing.assert_allclose(batched.nbr_distance, per_frame.nbr_distance, atol=1e-5)
