@@ -1,0 +1,47 @@
+"""The shipped PEO/LiTFSI runs: they load, match their provenance, and look physical."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gdynbook import data
+from gdynbook.systems.peo_litfsi.md import Protocol, sha256_file
+from gdynbook.systems.peo_litfsi.runs import (
+    density_g_cm3,
+    load_runs,
+    molecules_intact,
+    run_directories,
+)
+
+ROOT = data.data_dir() / "peo_litfsi"
+RUNS = run_directories(ROOT) if ROOT.is_dir() else []
+
+
+def test_protocol_is_the_documented_one() -> None:
+    if not ROOT.is_dir():
+        pytest.skip("no PEO/LiTFSI data shipped yet")
+    stored = Protocol.from_dict(json.loads((ROOT / "protocol.json").read_text())["protocol"])
+    assert stored == Protocol()  # data/README.md describes the default protocol
+
+
+@pytest.mark.skipif(not RUNS, reason="no finished PEO/LiTFSI production chunk yet")
+def test_runs_load_and_match_provenance() -> None:
+    runs = load_runs(ROOT)  # checks every chunk's sha256 and the total frame count
+    for run in runs:
+        records = run.provenance["chunks"]
+        assert run.traj.n_frames == sum(r["frames"] for r in records)
+        assert run.traj.time_step_ps == pytest.approx(5.0, rel=1e-4)
+        for record in records:
+            assert sha256_file(run.path / record["file"]) == record["sha256"]
+            assert abs(record["temperature_k_mean"] - 423.0) < 5.0
+        # NVT at the mean NPT volume: one box, the documented density
+        density = density_g_cm3(run)
+        np.testing.assert_allclose(density, density[0], rtol=1e-5)
+        equilibration = run.provenance["equilibration"]
+        assert density[0] == pytest.approx(equilibration["npt_density_g_cm3_mean"], rel=1e-3)
+        assert 1.05 < density[0] < 1.25
+        assert molecules_intact(run)
+        assert len(run.li_index) == 16 and len(run.tfsi_o_index) == 64
