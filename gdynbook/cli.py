@@ -157,6 +157,14 @@ def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop cleanly after the chunk that passes this wall-clock time",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--time-step-check-ps",
+        type=float,
+        default=None,
+        metavar="PS",
+        help="instead of production: compare 2 fs/natural masses with the production time "
+        "step from the equilibrated state, PS ps each (needs --resume)",
+    )
     add_output_argument(parser)
 
 
@@ -197,6 +205,12 @@ def _run_simulate(args: argparse.Namespace) -> int:
         max_wall_hours=args.max_hours,
         progress=not args.no_progress,
     )
+    if args.time_step_check_ps is not None:
+        if not args.resume:
+            raise ValueError("--time-step-check-ps works on an equilibrated run: add --resume.")
+        summary = simulation.validate_time_step(args.time_step_check_ps)
+        print(json.dumps(summary, indent=2) if summary else "stopped early")
+        return 0
     finished = simulation.run()
     print("finished" if finished else "stopped early (resume with --resume)")
     return 0

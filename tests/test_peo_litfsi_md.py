@@ -171,3 +171,16 @@ def test_rdf_of_an_ideal_gas_is_one() -> None:
     assert np.abs(g[r > 2.0] - 1.0).max() < 0.15
     expected_n = 40 / length**3 * 4 / 3 * np.pi * 8.0**3
     assert n[-1] == pytest.approx(expected_n, rel=0.05)
+
+
+def test_time_step_check_runs_and_reports(smoke_run: Path) -> None:
+    simulation = PeoLitfsiSimulation(smoke_run, None, progress=False, resume=True)
+    summary = simulation.validate_time_step(duration_ps=0.4)
+    assert set(summary) == {"hmr", "natural"}
+    for values in summary.values():
+        assert np.isfinite(values["li_diffusion_a2_per_ps"])
+        assert values["duration_ps"] == pytest.approx(0.36, rel=1e-3)
+        assert 0.0 <= values["fraction_li_with_tfsi"] <= 1.0
+    assert (smoke_run / "validation" / "time-step" / "summary.json").exists()
+    # resumable: a second call re-reads the finished segments without running them
+    assert simulation.validate_time_step(duration_ps=0.4) == summary

@@ -415,6 +415,7 @@ class PeoLitfsiSimulation:
         fresh_velocities: bool = False,
         xtc_path: Path | None = None,
         reset_time: bool = False,
+        hmr: bool = True,
     ) -> tuple[openmm.State, ThermoLog, float]:
         """Run one segment; return the final state, its thermo log and the wall time (s).
 
@@ -422,7 +423,7 @@ class PeoLitfsiSimulation:
         positions, the frame's own simulation time) and written at the end, atomically.
         """
         p = self.protocol
-        system = self._system(barostat=barostat)
+        system = self._system(barostat=barostat, hmr=hmr)
         simulation, _ = self._context(system, temperature_k, friction, time_step_fs, seed)
         context = simulation.context
         if state_in is None:
@@ -784,6 +785,94 @@ class PeoLitfsiSimulation:
             "total_frames": 0,
             "complete": False,
         }
+
+    def validate_time_step(self, duration_ps: float = 500.0) -> dict[str, Any] | None:
+        """Run the NVT-equilibrated system with 2 fs and natural masses, and with the
+        production time step and hydrogen mass repartitioning, from one state with the
+        same fresh velocities; write both trajectories and their comparison.
+
+        Output goes to ``<output>/validation/time-step/``: ``hmr.xtc``, ``natural.xtc``,
+        thermo logs and ``summary.json`` (Li⁺ diffusion coefficient from the MSD and
+        durable TFSI in/out switches per Li⁺ per ns for each). Resumable per segment.
+        """
+        p = self.protocol
+        start_path = self.equilibration_dir / "nvt.xml.gz"
+        if not start_path.exists():
+            raise FileNotFoundError(
+                f"{start_path} is missing: equilibrate first (run the protocol)."
+            )
+        folder = self.output / "validation" / "time-step"
+        folder.mkdir(parents=True, exist_ok=True)
+        segments = {
+            "hmr": (p.time_step_fs, True),
+            "natural": (2.0, False),
+        }
+        for name, (time_step, hmr) in segments.items():
+            if (folder / f"{name}.xtc").exists():
+                continue
+            if self.out_of_time():
+                return None
+            _, thermo, wall = self._run_segment(
+                label=f"time-step check {name}",
+                state_in=load_state(start_path),
+                duration_ps=duration_ps,
+                temperature_k=p.temperature_k,
+                friction=p.production_friction_per_ps,
+                time_step_fs=time_step,
+                barostat=None,
+                seed=derived_seed(p.seed, "time-step-check"),
+                fresh_velocities=True,
+                xtc_path=self.partial / f"{name}.xtc",
+                reset_time=True,
+                hmr=hmr,
+            )
+            thermo.write(folder / f"thermo-{name}.csv")
+            os.replace(self.partial / f"{name}.xtc", folder / f"{name}.xtc")
+        summary = self.compare_time_steps(folder)
+        write_json(folder / "summary.json", summary)
+        return summary
+
+    def compare_time_steps(self, folder: Path) -> dict[str, Any]:
+        """Li⁺ diffusion and TFSI switch rates of the two time-step-check trajectories."""
+        import mdtraj
+
+        from gdynbook.systems.peo_litfsi.runs import LI_O_SHELL_A, durable_switches
+        from gdynbook.trajectory import load_trajectory
+        from gdynbook.transport import diffusion_coefficient, mean_squared_displacement
+
+        topology_path = folder / "topology.pdb"
+        if not topology_path.exists():
+            import openmm.app as app
+
+            state = load_state(self.equilibration_dir / "nvt.xml.gz")
+            topology = openmm_topology(self.box)
+            topology.setPeriodicBoxVectors(state.getPeriodicBoxVectors())
+            with open(topology_path, "w") as stream:
+                app.PDBFile.writeFile(topology, state.getPositions(), stream, keepIds=True)
+        top = mdtraj.load_topology(str(topology_path))
+        li = top.select("element Li")
+        tfsi_o = top.select("resname TFS and element O")
+        out: dict[str, Any] = {}
+        for name in ("hmr", "natural"):
+            traj = load_trajectory(folder / f"{name}.xtc", topology=top, target="element Li")
+            traj.wrapped = False
+            lags = np.unique(np.linspace(1, traj.n_frames // 2, 10).astype(int))
+            msd = mean_squared_displacement(traj, lags)
+            lengths = np.einsum("fii->fi", traj.lattices)[:, None, None, :]
+            delta = traj.coords[:, li, None, :] - traj.coords[:, None, tfsi_o, :]
+            delta -= lengths * np.round(delta / lengths)
+            near = (np.linalg.norm(delta, axis=-1) < LI_O_SHELL_A).any(axis=-1)
+            min_frames = max(1, int(round(20.0 / traj.time_step_ps)))
+            duration_ns = traj.n_frames * traj.time_step_ps / 1000
+            out[name] = {
+                "li_diffusion_a2_per_ps": diffusion_coefficient(lags * traj.time_step_ps, msd),
+                "tfsi_switches_per_li_per_ns": float(
+                    durable_switches(near, min_frames).mean() / duration_ns
+                ),
+                "fraction_li_with_tfsi": float(near.mean()),
+                "duration_ps": traj.duration_ps,
+            }
+        return out
 
     def run(self) -> bool:
         """Run or resume everything; return whether the whole protocol is finished."""
