@@ -36,7 +36,10 @@ def test_runs_load_and_match_provenance() -> None:
         assert run.traj.time_step_ps == pytest.approx(5.0, rel=1e-4)
         for record in records:
             assert sha256_file(run.path / record["file"]) == record["sha256"]
-            assert abs(record["temperature_k_mean"] - 423.0) < 5.0
+            # weak coupling (0.1 ps⁻¹): a 250 ps chunk mean scatters by ~3 K
+            assert abs(record["temperature_k_mean"] - 423.0) < 10.0
+        mean_t = np.mean([record["temperature_k_mean"] for record in records])
+        assert abs(mean_t - 423.0) < 3.0 + 10.0 / np.sqrt(len(records))
         # NVT at the mean NPT volume: one box, the documented density
         density = density_g_cm3(run)
         np.testing.assert_allclose(density, density[0], rtol=1e-5)
