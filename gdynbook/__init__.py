@@ -15,11 +15,32 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"cache", "config", "data", "trajectory", "transport", "systems", "cli"}
+_SUBMODULES = {
+    "cache",
+    "cli",
+    "config",
+    "data",
+    "dataset",
+    "graphs",
+    "koopman",
+    "markov",
+    "model",
+    "plots",
+    "systems",
+    "train",
+    "trajectory",
+    "transport",
+    "vamp",
+}
 _EXPORTS = {
     "Trajectory": "trajectory",
     "load_trajectory": "trajectory",
     "TrajectoryError": "trajectory",
+    "GDyNet": "model",
+    "fit": "train",
+    "predict": "train",
+    "estimate_koopman": "koopman",
+    "vamp_score": "vamp",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS), *sorted(_SUBMODULES)]
