@@ -110,3 +110,10 @@ def test_constraints_pin_cpu_torch() -> None:
     lines = (ROOT / "constraints.txt").read_text().splitlines()
     assert "torch==2.13.0" in [line.strip() for line in lines]
     assert "PIP_CONSTRAINT" in (ROOT / "Makefile").read_text()
+
+
+def test_lazy_top_level_names() -> None:
+    for name in gdynbook.__all__:
+        assert getattr(gdynbook, name) is not None
+    with pytest.raises(AttributeError):
+        gdynbook.no_such_thing  # noqa: B018
