@@ -15,6 +15,7 @@ among selected atoms, e.g. heavy atoms), with each node's hop distance from the 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -232,36 +233,13 @@ def _frame_graph(
     at exactly ``n_conv`` hops are leaves: the encoder only needs their embeddings, so
     their neighbour rows are empty (masked).
     """
-    n_atoms = coords.shape[0]
-    hop_of = np.full(n_atoms, -1, dtype=np.int64)
-    hop_of[targets] = 0
-    blocks = []
-    frontier = np.asarray(targets, dtype=np.int64)
-    for hop in range(n_conv):
-        if frontier.size == 0:
-            break
-        index, distance, mask = neighbor_lists(
-            coords, lattice, n_neighbors, cutoff, centers=frontier, candidates=candidates
+
+    def lookup(centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return neighbor_lists(
+            coords, lattice, n_neighbors, cutoff, centers=centers, candidates=candidates
         )
-        blocks.append((frontier, index, distance, mask))
-        reached = np.unique(index[mask])
-        frontier = reached[hop_of[reached] < 0]
-        hop_of[frontier] = hop + 1
-    others = np.flatnonzero(hop_of > 0)
-    others = others[np.lexsort((others, hop_of[others]))]
-    node_atom = np.concatenate([targets, others]).astype(np.int64)
-    local = np.full(n_atoms, -1, dtype=np.int64)
-    local[node_atom] = np.arange(node_atom.size)
-    n_nodes = node_atom.size
-    nbr_index = np.zeros((n_nodes, n_neighbors), dtype=np.int32)
-    nbr_distance = np.zeros((n_nodes, n_neighbors), dtype=np.float32)
-    nbr_mask = np.zeros((n_nodes, n_neighbors), dtype=bool)
-    for centers, index, distance, mask in blocks:
-        rows = local[centers]
-        nbr_index[rows] = np.where(mask, local[index], 0)
-        nbr_distance[rows] = np.where(mask, distance, 0.0)
-        nbr_mask[rows] = mask
-    return node_atom, nbr_index, nbr_distance, nbr_mask, hop_of[node_atom].astype(np.int8)
+
+    return _expand_from_targets(coords.shape[0], targets, n_neighbors, n_conv, lookup)
 
 
 def _small_cell_neighbors(
@@ -320,16 +298,37 @@ def _assemble_frame(
     """One frame's graph from precomputed neighbour lists of all candidates."""
     row_of = np.full(n_atoms, -1, dtype=np.int64)
     row_of[candidates] = np.arange(candidates.size)
+
+    def lookup(centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = row_of[centers]
+        return index[rows], distance[rows], mask[rows]
+
+    return _expand_from_targets(n_atoms, targets, index.shape[1], n_conv, lookup)
+
+
+def _expand_from_targets(
+    n_atoms: int,
+    targets: np.ndarray,
+    n_neighbors: int,
+    n_conv: int,
+    lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Breadth-first search from the targets over ``n_conv`` hops; the frame's arrays.
+
+    ``lookup(centers)`` gives (atom index, distance, mask) rows of the neighbour lists.
+    Nodes are ordered targets first (target order), then by hop and atom index; nodes
+    at exactly ``n_conv`` hops are leaves with empty (masked) neighbour rows.
+    """
     hop_of = np.full(n_atoms, -1, dtype=np.int64)
     hop_of[targets] = 0
+    blocks = []
     frontier = np.asarray(targets, dtype=np.int64)
-    expanded = []
     for hop in range(n_conv):
         if frontier.size == 0:
             break
-        expanded.append(frontier)
-        rows = row_of[frontier]
-        reached = np.unique(index[rows][mask[rows]])
+        index, distance, mask = lookup(frontier)
+        blocks.append((frontier, index, distance, mask))
+        reached = np.unique(index[mask])
         frontier = reached[hop_of[reached] < 0]
         hop_of[frontier] = hop + 1
     others = np.flatnonzero(hop_of > 0)
@@ -337,16 +336,15 @@ def _assemble_frame(
     node_atom = np.concatenate([targets, others]).astype(np.int64)
     local = np.full(n_atoms, -1, dtype=np.int64)
     local[node_atom] = np.arange(node_atom.size)
-    n_nodes, m = node_atom.size, index.shape[1]
-    nbr_index = np.zeros((n_nodes, m), dtype=np.int32)
-    nbr_distance = np.zeros((n_nodes, m), dtype=np.float32)
-    nbr_mask = np.zeros((n_nodes, m), dtype=bool)
-    if expanded:
-        centres = np.concatenate(expanded)
-        rows, node_rows = row_of[centres], local[centres]
-        nbr_index[node_rows] = np.where(mask[rows], local[index[rows]], 0)
-        nbr_distance[node_rows] = np.where(mask[rows], distance[rows], 0.0)
-        nbr_mask[node_rows] = mask[rows]
+    n_nodes = node_atom.size
+    nbr_index = np.zeros((n_nodes, n_neighbors), dtype=np.int32)
+    nbr_distance = np.zeros((n_nodes, n_neighbors), dtype=np.float32)
+    nbr_mask = np.zeros((n_nodes, n_neighbors), dtype=bool)
+    for centers, index, distance, mask in blocks:
+        rows = local[centers]
+        nbr_index[rows] = np.where(mask, local[index], 0)
+        nbr_distance[rows] = np.where(mask, distance, 0.0)
+        nbr_mask[rows] = mask
     return node_atom, nbr_index, nbr_distance, nbr_mask, hop_of[node_atom].astype(np.int8)
 
 
