@@ -216,12 +216,95 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_toy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--regime",
+        choices=["default", "paper"],
+        default="default",
+        help="default: fast, CPU (~3 min); paper: the paper's regime, 10⁶ frames (GPU)",
+    )
+    parser.add_argument(
+        "--frames", type=int, default=None, help="total frames over all replicas (fewer: faster)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of simulation and training")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    parser.add_argument("--no-figures", action="store_true", help="write summary.json only")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_output_argument(parser, default="toy-results")
+
+
+def _run_toy(args: argparse.Namespace) -> int:
+    from gdynbook.toy_job import ToyTraining, run_toy_job
+
+    if args.frames is not None and args.frames <= 0:
+        raise ValueError("--frames must be a positive number of frames.")
+    output = prepare_output_dir(args.output, args.overwrite, ["summary.json"])
+    training = ToyTraining()
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ValueError("--epochs must be at least 1.")
+        training.n_epochs = args.epochs
+    summary = run_toy_job(
+        output,
+        regime=args.regime,
+        n_frames=args.frames,
+        seed=args.seed,
+        device=args.device,
+        training=training,
+        figures=not args.no_figures,
+        progress=not args.no_progress,
+    )
+    rows = [
+        ("lag", f"{summary['lag_ps']:g} ps"),
+        (
+            "slowest timescale",
+            f"GDyNet {summary['gdynet_timescale_ps']:.2f} ± "
+            f"{summary['gdynet_timescale_err_ps']:.2f} ps, reference "
+            f"{summary['reference_timescale_ps']:.2f} ps",
+        ),
+        (
+            "baseline timescale",
+            f"{summary['baseline_timescale_ps']:.1f} ps, slowest site-identity mode "
+            f"{summary['reference_identity_timescale_ps']:.1f} ps",
+        ),
+        (
+            "recall",
+            f"tetrahedral {summary['tet_recall']:.3f}, octahedral {summary['oct_recall']:.3f}; "
+            f"baseline balanced accuracy {summary['baseline_balanced_accuracy']:.3f}",
+        ),
+        (
+            "populations",
+            "GDyNet "
+            + "/".join(f"{p:.3f}" for p in summary["populations"])
+            + ", reference "
+            + "/".join(f"{p:.3f}" for p in summary["reference_populations"]),
+        ),
+        (
+            "VAMP-2",
+            f"GDyNet {summary['gdynet_vamp2']:.3f}, baseline {summary['baseline_vamp2']:.3f}",
+        ),
+    ]
+    for name, value in rows:
+        print(f"{name:>20}: {value}")
+    failed = [name for name, ok in summary["acceptance"].items() if not ok]
+    print(f"{'acceptance':>20}: " + ("all passed" if not failed else "FAILED " + "; ".join(failed)))
+    print(f"{'written to':>20}: {output}")
+    return 0
+
+
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand(
         name="simulate",
         help="run (or resume) the MD simulations behind the book's data sets",
         add_arguments=_add_simulate_arguments,
         run=_run_simulate,
+    ),
+    Subcommand(
+        name="toy",
+        help="the toy system end to end: simulate, train GDyNet and a baseline, analyse",
+        add_arguments=_add_toy_arguments,
+        run=_run_toy,
     ),
     Subcommand(
         name="convert",

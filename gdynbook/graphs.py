@@ -488,4 +488,8 @@ class GaussianDistance(torch.nn.Module):
 
     def forward(self, distance: torch.Tensor) -> torch.Tensor:
         """(…,) distances in Å → (…, n_features) edge features."""
-        return torch.exp(-((distance[..., None] - self.centers) ** 2) / self.width**2)
+        exponent = -((distance[..., None] - self.centers) ** 2) / self.width**2
+        # Far centres give exponents down to about −1200, whose results underflow
+        # through subnormal floats, which x86 CPUs compute ~20× slower. Values below
+        # e^−80 ≈ 2e−35 carry no information, so they are clamped there.
+        return torch.exp(exponent.clamp(min=-80.0))

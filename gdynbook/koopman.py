@@ -329,6 +329,9 @@ class ImpliedTimescales:
     lower_ps, upper_ps : numpy.ndarray, shape (n_lags, n_states − 1)
         Interval bounds, from quantiles of the bootstrapped eigenvalues mapped through
         t = −τ/ln λ (NaN without a bootstrap).
+    std_ps : numpy.ndarray, shape (n_lags, n_states − 1)
+        Standard deviation of the bootstrapped timescales (samples whose eigenvalue
+        has no timescale are left out; NaN without a bootstrap).
     eigenvalues : numpy.ndarray, shape (n_lags, n_states)
     flags : list of list of str
     confidence : float
@@ -341,6 +344,7 @@ class ImpliedTimescales:
     timescales_ps: np.ndarray
     lower_ps: np.ndarray
     upper_ps: np.ndarray
+    std_ps: np.ndarray
     eigenvalues: np.ndarray
     flags: list[list[str]]
     confidence: float
@@ -389,6 +393,7 @@ def implied_timescales(
     timescales = np.full((lags.size, n_states - 1), np.nan)
     lower = np.full_like(timescales, np.nan)
     upper = np.full_like(timescales, np.nan)
+    spread = np.full_like(timescales, np.nan)
     flags = []
     samples = _bootstrap_samples(runs, n_bootstrap, n_blocks, int(lags.max()) + 1, seed)
     alpha = (1.0 - confidence) / 2.0
@@ -414,6 +419,11 @@ def implied_timescales(
         high_lambda = np.quantile(boot_values, 1 - alpha, axis=0)
         lower[i] = timescales_from_eigenvalues(low_lambda, tau)
         upper[i] = timescales_from_eigenvalues(high_lambda, tau)
+        boot_timescales = timescales_from_eigenvalues(boot_values, tau)
+        for k in range(boot_timescales.shape[1]):
+            finite = boot_timescales[:, k][np.isfinite(boot_timescales[:, k])]
+            if finite.size >= 2:
+                spread[i, k] = finite.std(ddof=1)
     if any(any(f for f in row) for row in flags):
         warnings.warn(
             "some eigenvalues have no timescale at some lags (complex, negative or > 1); "
@@ -427,11 +437,39 @@ def implied_timescales(
         timescales_ps=timescales,
         lower_ps=lower,
         upper_ps=upper,
+        std_ps=spread,
         eigenvalues=eigenvalues,
         flags=flags,
         confidence=confidence,
         n_units=len(_bootstrap_units(runs, n_blocks, int(lags.max()) + 1)),
     )
+
+
+def bootstrap_populations(
+    probs: ProbabilityInput,
+    lag_frames: int,
+    reversible: bool = False,
+    n_bootstrap: int = 100,
+    n_blocks: int = 10,
+    seed: int = 0,
+) -> np.ndarray:
+    """Bootstrap samples of the stationary populations π of K(τ), (n_samples, n_states).
+
+    Resamples whole trajectories (or time blocks of a single one) like
+    :func:`implied_timescales`; ``samples.std(axis=0)`` is the error of
+    :attr:`KoopmanModel.populations`.
+    """
+    runs = as_trajectory_list(probs)
+    out = []
+    for sample in _bootstrap_samples(runs, n_bootstrap, n_blocks, int(lag_frames) + 1, seed):
+        try:
+            koopman = koopman_from_pairs(*lagged_pairs_quiet(sample, lag_frames), reversible)
+        except ValueError:
+            continue
+        _, left, _ = _spectral(koopman)
+        populations = np.real(left[:, 0])
+        out.append(populations / populations.sum())
+    return np.array(out).reshape(-1, runs[0].shape[-1])
 
 
 # ---------------------------------------------------------------------- CK test

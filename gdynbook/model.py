@@ -125,19 +125,25 @@ def masked_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor, mask: torch.Tensor) -
 
 
 def _linear_on_pairs(
-    linear: nn.Linear, v: torch.Tensor, nbr_index: torch.Tensor, edge_fea: torch.Tensor
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    v: torch.Tensor,
+    rows: torch.Tensor,
+    nbr_index: torch.Tensor,
+    edge_fea: torch.Tensor,
 ) -> torch.Tensor:
-    """``linear([vᵢ ‖ vⱼ ‖ eᵢⱼ])`` for all (i, j) without building the concatenation.
+    """``[vᵢ ‖ vⱼ ‖ eᵢⱼ] @ weightᵀ + bias`` for i in ``rows`` and all their j.
 
-    The weight splits into blocks for vᵢ, vⱼ and eᵢⱼ; the node blocks are applied once
-    per node and gathered, which is the same sum with fewer operations.
-    v (N, F); nbr_index (N, M); edge_fea (N, M, E) → (N, M, out).
+    The weight (out, 2F + E) splits into blocks for vᵢ, vⱼ and eᵢⱼ; the node blocks are
+    applied once per node and gathered, which is the same sum without building the
+    (R, M, 2F + E) concatenation.
+    v (N, F); rows (R,); nbr_index (R, M); edge_fea (R, M, E) → (R, M, out).
     """
     n_fea = v.shape[1]
-    w_self, w_nbr, w_edge = linear.weight.split([n_fea, n_fea, edge_fea.shape[-1]], dim=1)
-    own = v @ w_self.T  # (N, out)
+    w_self, w_nbr, w_edge = weight.split([n_fea, n_fea, edge_fea.shape[-1]], dim=1)
+    own = v[rows] @ w_self.T  # (R, out)
     other = v @ w_nbr.T  # (N, out)
-    return own[:, None, :] + other[nbr_index] + edge_fea @ w_edge.T + linear.bias
+    return own[:, None, :] + other[nbr_index] + edge_fea @ w_edge.T + bias
 
 
 # ---------------------------------------------------------------------- the layer
@@ -164,32 +170,44 @@ class ConvLayer(nn.Module):
     def forward(
         self,
         v: torch.Tensor,
+        rows: torch.Tensor,
         edge_fea: torch.Tensor,
         nbr_index: torch.Tensor,
         nbr_mask: torch.Tensor,
-        node_valid: torch.Tensor,
     ) -> torch.Tensor:
-        """Dense torch path.
+        """Dense torch path, evaluated only on the nodes whose output matters.
 
-        v (N, F) node features; edge_fea (N, M, E); nbr_index (N, M) global indices;
-        nbr_mask (N, M); node_valid (N,) nodes whose output matters at this layer.
+        v (N, F) features of all nodes; rows (R,) the nodes to update; edge_fea (R, M, E),
+        nbr_index (R, M) global indices and nbr_mask (R, M) are those rows' neighbours.
+        Returns the new features of the rows, (R, F).
         """
-        edge_valid = nbr_mask & node_valid[:, None]  # (N, M)
+        own = v[rows]  # (R, F)
         weight = nbr_mask[..., None].to(v.dtype)
+        every_row = torch.ones(own.shape[0], dtype=torch.bool, device=v.device)
         if self.kind == "gdynet":
-            core_in = _linear_on_pairs(self.fc_core, v, nbr_index, edge_fea)  # (N, M, F)
-            core = F.relu(masked_batch_norm(self.bn_edge, core_in, edge_valid))
-            logits = _linear_on_pairs(self.fc_gate, v, nbr_index, edge_fea).squeeze(-1)
-            logits = logits.masked_fill(~nbr_mask, float("-inf"))  # (N, M)
+            # fc_core and fc_gate in one pass over the edges: (R, M, F + 1)
+            both = _linear_on_pairs(
+                torch.cat([self.fc_core.weight, self.fc_gate.weight]),
+                torch.cat([self.fc_core.bias, self.fc_gate.bias]),
+                v,
+                rows,
+                nbr_index,
+                edge_fea,
+            )
+            core_in, logits = both[..., :-1], both[..., -1]  # (R, M, F), (R, M)
+            core = F.relu(masked_batch_norm(self.bn_edge, core_in, nbr_mask))
+            logits = logits.masked_fill(~nbr_mask, float("-inf"))  # (R, M)
             gate = torch.softmax(logits, dim=1).nan_to_num(0.0)  # rows without neighbours: 0
-            count = nbr_mask.sum(dim=1, keepdim=True).clamp(min=1).to(v.dtype)  # (N, 1)
-            summed = (gate[..., None] * core * weight).sum(dim=1) / count  # (N, F): mean_j a c
-            return F.relu(v + masked_batch_norm(self.bn_node, summed, node_valid))
-        full = _linear_on_pairs(self.fc_full, v, nbr_index, edge_fea)  # (N, M, 2F)
-        gated = masked_batch_norm(self.bn_edge, full, edge_valid)
+            count = nbr_mask.sum(dim=1, keepdim=True).clamp(min=1).to(v.dtype)  # (R, 1)
+            summed = (gate[..., None] * core * weight).sum(dim=1) / count  # (R, F): mean_j a c
+            return F.relu(own + masked_batch_norm(self.bn_node, summed, every_row))
+        full = _linear_on_pairs(
+            self.fc_full.weight, self.fc_full.bias, v, rows, nbr_index, edge_fea
+        )  # (R, M, 2F)
+        gated = masked_batch_norm(self.bn_edge, full, nbr_mask)
         filter_part, core_part = gated.chunk(2, dim=-1)
         summed = (torch.sigmoid(filter_part) * F.softplus(core_part) * weight).sum(dim=1)
-        return F.softplus(v + masked_batch_norm(self.bn_node, summed, node_valid))
+        return F.softplus(own + masked_batch_norm(self.bn_node, summed, every_row))
 
     def forward_dgl(
         self,
@@ -361,10 +379,18 @@ class GDyNet(nn.Module):
         v = self.embedding(batch.atom_types)  # (N, F)
         n_conv = len(self.convs)
         if self.backend == "torch":
-            edge_fea = self.distance_expansion(batch.nbr_distance)  # (N, M, E)
+            # Layer l only needs the nodes within n_conv − l hops of a target: the last
+            # layer updates the targets alone. Edge features are expanded once, for the
+            # rows of the first layer, which contain the rows of every later one.
+            first_rows = torch.nonzero(batch.hops <= n_conv - 1).squeeze(1)  # (R₁,)
+            edge_fea = self.distance_expansion(batch.nbr_distance[first_rows])  # (R₁, M, E)
+            position = torch.full_like(batch.hops, -1)
+            position[first_rows] = torch.arange(first_rows.numel(), device=v.device)
             for layer, conv in enumerate(self.convs, start=1):
-                node_valid = batch.hops <= n_conv - layer
-                v = conv(v, edge_fea, batch.nbr_index, batch.nbr_mask, node_valid)
+                rows = torch.nonzero(batch.hops <= n_conv - layer).squeeze(1)  # (R,)
+                at = position[rows]
+                updated = conv(v, rows, edge_fea[at], batch.nbr_index[rows], batch.nbr_mask[rows])
+                v = v.index_copy(0, rows, updated)  # other nodes are not read again
         else:
             import dgl
 

@@ -124,6 +124,7 @@ def fit(
     seed: int = 0,
     patience: int | None = 10,
     epsilon: float = 1e-6,
+    pairs_per_epoch: int | None = None,
     progress: bool = True,
 ) -> History:
     """Train ``model`` (a GDyNet or CoordinateVAMPNet) with the VAMP loss.
@@ -150,6 +151,9 @@ def fit(
         Stop when validation VAMP-2 has not improved for this many epochs.
     epsilon : float
         Regularisation of the VAMP covariance inverses.
+    pairs_per_epoch : int, optional
+        Train each epoch on a fresh random subset of this many pairs (all pairs when
+        None): on long, redundant trajectories an epoch need not see every frame.
 
     Returns
     -------
@@ -186,7 +190,11 @@ def fit(
         for _epoch in range(stage.n_epochs):
             model.train()
             scores = []
-            for items in batches(train_pairs, batch_size, rng):
+            epoch_pairs = train_pairs
+            if pairs_per_epoch is not None and pairs_per_epoch < len(train_pairs):
+                chosen = rng.choice(len(train_pairs), size=pairs_per_epoch, replace=False)
+                epoch_pairs = train_pairs[chosen]
+            for items in batches(epoch_pairs, batch_size, rng):
                 if len(items) < 2:
                     continue
                 chi_0, chi_t = _joint_forward(

@@ -1,0 +1,562 @@
+"""The toy main job: simulate → graphs → train GDyNet and the baseline → analyse.
+
+Each arrow is one function the toy chapters call:
+
+* :func:`gdynbook.systems.toy.simulate_toy` — Langevin replicas of Li in the fcc S cell;
+* :func:`split_replicas` — whole replicas for training, validation and test;
+* :func:`train_toy_models` — a :class:`~gdynbook.model.GDyNet` and a
+  :class:`~gdynbook.model.CoordinateVAMPNet` on the same pairs;
+* :func:`toy_reference` — the answer from the simulation: core-set tet/oct labels, the
+  two-state Markov model and the 12-hole model built from its rates;
+* :func:`evaluate_states` — memberships (:mod:`gdynbook.states`), Koopman model,
+  implied timescales with bootstrap errors, populations, recall against the labels;
+* :func:`run_toy_job` — all of it, with figures and ``summary.json``
+  (``gdynbook toy``).
+
+Units: ps, Å.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gdynbook.dataset import TrajectoryDataset
+from gdynbook.koopman import (
+    ImpliedTimescales,
+    KoopmanModel,
+    KoopmanWarning,
+    bootstrap_populations,
+    estimate_koopman,
+    implied_timescales,
+    lagged_pairs,
+)
+from gdynbook.markov import one_hot
+from gdynbook.model import CoordinateVAMPNet, GDyNet
+from gdynbook.states import SimplexMap, crisp_states, fit_simplex, state_recall
+from gdynbook.systems.toy import (
+    ToySimulation,
+    core_set_labels,
+    exact_hole_spectrum,
+    nearest_hole,
+    simulate_toy,
+    two_state_rates,
+)
+from gdynbook.train import History, fit, predict
+from gdynbook.trajectory import Trajectory
+from gdynbook.vamp import vamp_score
+
+STATE_NAMES = ("tetrahedral", "octahedral")
+
+
+@dataclass(frozen=True)
+class ToyRegime:
+    """Simulation and analysis settings of one regime of the toy system."""
+
+    temperature_k: float
+    frame_interval_ps: float
+    n_replicas: int
+    frames_per_replica: int
+    lag_frames: int
+    description: str
+
+
+REGIMES: dict[str, ToyRegime] = {
+    "default": ToyRegime(
+        temperature_k=600.0,
+        frame_interval_ps=0.5,
+        n_replicas=256,
+        frames_per_replica=500,
+        lag_frames=10,
+        description="fast, CPU: ~83/17 tet/oct, slow relaxation ≈ 6 ps, 0.5 ps per frame",
+    ),
+    "paper": ToyRegime(
+        temperature_k=450.0,
+        frame_interval_ps=0.1,
+        n_replicas=100,
+        frames_per_replica=10_000,
+        lag_frames=50,
+        description="paper-like, GPU: ~92/8 tet/oct, slow relaxation ≈ 26 ps, 0.1 ps per "
+        "frame, 10⁶ frames (the paper: ~91/9, ~40 ps)",
+    ),
+}
+
+
+@dataclass
+class ToyTraining:
+    """Training settings shared by both models."""
+
+    n_epochs: int = 12
+    pairs_per_epoch: int | None = 20_000
+    batch_size: int = 512
+    lr: float = 5e-3
+    gdynet: dict[str, Any] = field(
+        default_factory=lambda: {
+            "n_states": 2,
+            "n_conv": 2,
+            "n_neighbors": 12,
+            "atom_fea_len": 16,
+            "h_fea_len": 16,
+        }
+    )
+    baseline: dict[str, Any] = field(default_factory=lambda: {"n_states": 2})
+
+
+# ---------------------------------------------------------------------- data
+def toy_simulation_settings(
+    regime: str = "default", n_frames: int | None = None, seed: int = 0
+) -> ToySimulation:
+    """Simulation settings of a regime; ``n_frames`` (total over replicas) rescales it.
+
+    Fewer frames than the regime's default first shorten the number of replicas (down
+    to 10), then the replicas.
+
+    Raises
+    ------
+    ValueError
+        For an unknown regime or too few frames to analyse at the regime's lag.
+    """
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {sorted(REGIMES)}, got {regime!r}.")
+    r = REGIMES[regime]
+    n_replicas, per_replica = r.n_replicas, r.frames_per_replica
+    if n_frames is not None:
+        n_replicas = max(10, int(round(n_frames / per_replica)))
+        per_replica = min(per_replica, int(n_frames) // n_replicas)
+        if per_replica < 8 * r.lag_frames:
+            raise ValueError(
+                f"{n_frames} frames make replicas of {per_replica} frames, too short for "
+                f"the {regime!r} regime's lag of {r.lag_frames} frames (need ≥ "
+                f"{8 * r.lag_frames}): ask for at least {80 * r.lag_frames} frames."
+            )
+    return ToySimulation(
+        temperature_k=r.temperature_k,
+        frame_interval_ps=r.frame_interval_ps,
+        n_replicas=n_replicas,
+        n_frames=per_replica,
+        seed=seed,
+    )
+
+
+def split_replicas(trajectories: list[Trajectory]) -> TrajectoryDataset:
+    """Whole replicas: 70 % training, 10 % validation, 20 % test."""
+    return TrajectoryDataset(trajectories, validation_fraction=0.1, test_fraction=0.2)
+
+
+def held_out_replicas(dataset: TrajectoryDataset) -> list[Trajectory]:
+    """The held-out replicas of a dataset made by :func:`split_replicas`."""
+    return [dataset.trajectories[segment.trajectory] for segment in dataset.splits["test"]]
+
+
+# ---------------------------------------------------------------------- training
+def train_toy_models(
+    dataset: TrajectoryDataset,
+    lag_frames: int,
+    training: ToyTraining | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, tuple[torch.nn.Module, History]]:
+    """Train a GDyNet and the periodic-coordinate baseline on the same pairs.
+
+    Returns
+    -------
+    dict
+        ``{"gdynet": (model, history), "baseline": (model, history)}``.
+    """
+    training = training or ToyTraining()
+    out = {}
+    for name, cls, kwargs in (
+        ("gdynet", GDyNet, training.gdynet),
+        ("baseline", CoordinateVAMPNet, training.baseline),
+    ):
+        torch.manual_seed(seed)
+        model = cls(**kwargs)
+        history = fit(
+            model,
+            dataset,
+            lag_frames=lag_frames,
+            n_epochs=training.n_epochs,
+            batch_size=training.batch_size,
+            lr=training.lr,
+            pairs_per_epoch=training.pairs_per_epoch,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
+        out[name] = (model, history)
+    return out
+
+
+# ---------------------------------------------------------------------- ground truth
+@dataclass
+class ToyReference:
+    """What the simulation says, from core-set labels of the held-out replicas.
+
+    Attributes
+    ----------
+    labels : list of numpy.ndarray
+        0 tetrahedral / 1 octahedral per frame, from the first core frame on.
+    in_core : list of numpy.ndarray of bool
+        Frames inside a core set (where recall is scored).
+    first_frame : list of int
+        Frames dropped at the start of each replica (before any core).
+    model : KoopmanModel
+        Two-state Markov model of the labels at the lag.
+    k_tet_to_oct, k_oct_to_tet : float
+        Escape rates, ps⁻¹.
+    spectrum : dict
+        Decay rates of the 12-hole model (:func:`~gdynbook.systems.toy.exact_hole_spectrum`).
+    n_oct_visits : int
+        Entries into an octahedral core.
+    """
+
+    labels: list[np.ndarray]
+    in_core: list[np.ndarray]
+    first_frame: list[int]
+    model: KoopmanModel
+    k_tet_to_oct: float
+    k_oct_to_tet: float
+    spectrum: dict[str, float]
+    n_oct_visits: int
+
+    @property
+    def timescale_ps(self) -> float:
+        """Relaxation time of the two-state (occupancy) process, ps."""
+        return float(self.model.timescales()[0])
+
+    @property
+    def identity_timescale_ps(self) -> float:
+        """Slowest site-identity mode of the 12-hole model, 1/min(k_TO, k_OT), ps."""
+        return 1.0 / min(self.spectrum["tet_identity"], self.spectrum["oct_identity"])
+
+    @property
+    def populations(self) -> np.ndarray:
+        """(tetrahedral, octahedral) stationary populations."""
+        return self.model.populations
+
+    def trim(self, runs: list[np.ndarray]) -> list[np.ndarray]:
+        """Drop from per-replica arrays the frames before the first core visit."""
+        return [run[start:] for run, start in zip(runs, self.first_frame, strict=True)]
+
+
+def toy_reference(trajectories: list[Trajectory], lag_frames: int) -> ToyReference:
+    """Core-set labels, the two-state Markov model and the 12-hole rates of ``trajectories``."""
+    labels, in_core, first_frame = [], [], []
+    visits = 0
+    a = float(trajectories[0].lattices[0][0, 0])
+    for traj in trajectories:
+        li = traj.coords[:, traj.target_index[0]]
+        site_type, _ = core_set_labels(li, a)
+        index, distance = nearest_hole(li, a)
+        core = np.where(index < 8, distance <= 0.4, distance <= 0.8)
+        known = np.flatnonzero(site_type >= 0)
+        start = int(known[0]) if known.size else traj.n_frames
+        labels.append(site_type[start:])
+        in_core.append(core[start:])
+        first_frame.append(start)
+        visits += int(((np.diff(site_type[start:]) != 0) & (site_type[start + 1 :] == 1)).sum())
+    model = estimate_koopman(
+        [one_hot(run, 2) for run in labels if run.size > lag_frames],
+        lag_frames,
+        time_step_ps=trajectories[0].time_step_ps,
+    )
+    k_to, k_ot = two_state_rates(model.koopman_matrix, model.lag_ps)
+    return ToyReference(
+        labels=labels,
+        in_core=in_core,
+        first_frame=first_frame,
+        model=model,
+        k_tet_to_oct=float(k_to),
+        k_oct_to_tet=float(k_ot),
+        spectrum=exact_hole_spectrum(k_to, k_ot),
+        n_oct_visits=visits,
+    )
+
+
+def count_oct_visits(trajectories: list[Trajectory]) -> int:
+    """Entries of the Li into an octahedral core set, summed over replicas."""
+    visits = 0
+    for traj in trajectories:
+        a = float(traj.lattices[0][0, 0])
+        site_type, _ = core_set_labels(traj.coords[:, traj.target_index[0]], a)
+        site_type = site_type[site_type >= 0]
+        visits += int(((np.diff(site_type) != 0) & (site_type[1:] == 1)).sum())
+    return visits
+
+
+# ---------------------------------------------------------------------- evaluation
+@dataclass
+class StateReport:
+    """How well a model's states match the reference, on held-out replicas.
+
+    Attributes
+    ----------
+    probabilities : list of numpy.ndarray
+        Network outputs (frames, 1, n_states), trimmed like the reference.
+    memberships : list of numpy.ndarray
+        The same after :func:`~gdynbook.states.fit_simplex`: corners are pure states.
+    simplex : SimplexMap
+    model : KoopmanModel
+        Koopman model of the memberships at the lag.
+    its : ImpliedTimescales
+        Implied timescales of the memberships over ``lags_frames``, bootstrapped.
+    recall : numpy.ndarray
+        (tetrahedral, octahedral) recall on core frames after the best relabelling.
+    mapping : numpy.ndarray
+        mapping[k]: the reference state (0 tet, 1 oct) matched to network state k.
+    populations : numpy.ndarray
+        Stationary populations in reference order (tet, oct).
+    populations_err : numpy.ndarray
+        Their bootstrap standard deviations.
+    timescale_ps, timescale_err_ps : float
+        Slowest implied timescale at the lag and its bootstrap σ.
+    vamp2 : float
+        VAMP-2 score of the raw outputs at the lag.
+    """
+
+    probabilities: list[np.ndarray]
+    memberships: list[np.ndarray]
+    simplex: SimplexMap
+    model: KoopmanModel
+    its: ImpliedTimescales
+    recall: np.ndarray
+    mapping: np.ndarray
+    populations: np.ndarray
+    populations_err: np.ndarray
+    timescale_ps: float
+    timescale_err_ps: float
+    vamp2: float
+
+    @property
+    def balanced_accuracy(self) -> float:
+        """Mean of the recalls: 1 perfect, 0.5 unrelated to tet/oct."""
+        return float(np.nanmean(self.recall))
+
+
+def evaluate_states(
+    model: torch.nn.Module,
+    trajectories: list[Trajectory],
+    reference: ToyReference,
+    lag_frames: int,
+    lags_frames: np.ndarray | None = None,
+    n_bootstrap: int = 100,
+    device: str = "auto",
+) -> StateReport:
+    """Score a trained two-state model against the reference on held-out replicas."""
+    raw = reference.trim(predict(model, trajectories, device=device))
+    usable = [run for run in raw if run.shape[0] > lag_frames]
+    dt = trajectories[0].time_step_ps
+    simplex = fit_simplex(usable)
+    memberships = simplex.transform(raw)
+    kept = [m for m in memberships if m.shape[0] > lag_frames]
+    koopman = estimate_koopman(kept, lag_frames, time_step_ps=dt, warn=False)
+    if lags_frames is None:
+        lags_frames = np.unique(np.round(lag_frames * np.array([0.2, 0.5, 1, 1.5, 2, 3])))
+        lags_frames = lags_frames[lags_frames >= 1].astype(int)
+    lags_frames = np.union1d(np.asarray(lags_frames, dtype=int), [lag_frames])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", KoopmanWarning)
+        its = implied_timescales(kept, lags_frames, dt, n_bootstrap=n_bootstrap)
+    at = int(np.flatnonzero(its.lags_frames == lag_frames)[0])
+    assigned = np.concatenate([s.reshape(-1) for s in crisp_states(memberships)])
+    labels = np.concatenate(reference.labels)
+    core = np.concatenate(reference.in_core)
+    recall, mapping = state_recall(assigned[core], labels[core], 2)
+    populations = np.empty(2)
+    populations[mapping] = koopman.populations
+    boot = bootstrap_populations(kept, lag_frames, n_bootstrap=n_bootstrap)
+    populations_err = np.empty(2)
+    populations_err[mapping] = boot.std(axis=0, ddof=1) if len(boot) > 1 else np.nan
+    chi_0, chi_t = lagged_pairs(usable, lag_frames)
+    score = float(vamp_score(torch.from_numpy(chi_0), torch.from_numpy(chi_t)))
+    return StateReport(
+        probabilities=raw,
+        memberships=memberships,
+        simplex=simplex,
+        model=koopman,
+        its=its,
+        recall=recall,
+        mapping=mapping,
+        populations=populations,
+        populations_err=populations_err,
+        timescale_ps=float(its.timescales_ps[at, 0]),
+        timescale_err_ps=float(its.std_ps[at, 0]),
+        vamp2=score,
+    )
+
+
+def acceptance(gdynet: StateReport, baseline: StateReport, reference: ToyReference) -> dict:
+    """The toy system's acceptance criteria, each with its measured value and verdict."""
+    t_ref = reference.timescale_ps
+    t_tol = max(0.15 * t_ref, 3 * gdynet.timescale_err_ps)
+    pop_tol = np.maximum(0.02, 3 * gdynet.populations_err)
+    pop_dev = np.abs(gdynet.populations - reference.populations)
+    t_id = reference.identity_timescale_ps
+    return {
+        "tet_recall >= 0.95": bool(gdynet.recall[0] >= 0.95),
+        "oct_recall >= 0.90": bool(gdynet.recall[1] >= 0.90),
+        "gdynet timescale within max(15%, 3 sigma) of reference": bool(
+            abs(gdynet.timescale_ps - t_ref) <= t_tol
+        ),
+        "gdynet populations within max(0.02, 3 sigma) of reference": bool(
+            np.all(pop_dev <= pop_tol)
+        ),
+        "baseline balanced accuracy <= 0.7": bool(baseline.balanced_accuracy <= 0.7),
+        "baseline timescale within 25% of the identity mode": bool(
+            abs(baseline.timescale_ps - t_id) <= 0.25 * t_id
+        ),
+    }
+
+
+def summarize(
+    gdynet: StateReport,
+    baseline: StateReport,
+    reference: ToyReference,
+    lag_frames: int,
+    time_step_ps: float,
+) -> dict[str, Any]:
+    """The numbers of ``summary.json``."""
+    checks = acceptance(gdynet, baseline, reference)
+    return {
+        "lag_ps": lag_frames * time_step_ps,
+        "reference_timescale_ps": reference.timescale_ps,
+        "gdynet_timescale_ps": gdynet.timescale_ps,
+        "gdynet_timescale_err_ps": gdynet.timescale_err_ps,
+        "baseline_timescale_ps": baseline.timescale_ps,
+        "baseline_timescale_err_ps": baseline.timescale_err_ps,
+        "reference_identity_timescale_ps": reference.identity_timescale_ps,
+        "tet_recall": float(gdynet.recall[0]),
+        "oct_recall": float(gdynet.recall[1]),
+        "baseline_balanced_accuracy": baseline.balanced_accuracy,
+        "populations": gdynet.populations.tolist(),
+        "populations_err": gdynet.populations_err.tolist(),
+        "baseline_populations": baseline.populations.tolist(),
+        "reference_populations": reference.populations.tolist(),
+        "gdynet_vamp2": gdynet.vamp2,
+        "baseline_vamp2": baseline.vamp2,
+        "k_tet_to_oct_per_ps": reference.k_tet_to_oct,
+        "k_oct_to_tet_per_ps": reference.k_oct_to_tet,
+        "n_oct_visits_test": reference.n_oct_visits,
+        "state_names": list(STATE_NAMES),
+        "acceptance": checks,
+        "passed": bool(all(checks.values())),
+    }
+
+
+# ---------------------------------------------------------------------- the job
+def run_toy_job(
+    output: str | Path | None = None,
+    regime: str = "default",
+    n_frames: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    training: ToyTraining | None = None,
+    figures: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Simulate, train both models, analyse; write figures, checkpoints and summary.json.
+
+    Parameters
+    ----------
+    output : path, optional
+        Directory for ``summary.json``, ``gdynet.pt``, ``baseline.pt`` and figures
+        (nothing is written when None).
+    regime : {"default", "paper"}
+        See :data:`REGIMES`.
+    n_frames : int, optional
+        Total frames over all replicas (the regime's default when None).
+    seed : int
+        Seeds the simulation, the split and the training.
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"`` for training.
+
+    Returns
+    -------
+    dict
+        The summary (also written to ``summary.json``).
+    """
+    from gdynbook.train import save
+
+    started = time.perf_counter()
+    timings = {}
+    settings = toy_simulation_settings(regime, n_frames, seed)
+    lag = REGIMES[regime].lag_frames
+    trajectories = simulate_toy(settings, progress=progress)
+    timings["simulate_s"] = time.perf_counter() - started
+    dataset = split_replicas(trajectories)
+    mark = time.perf_counter()
+    models = train_toy_models(dataset, lag, training, seed, device, progress)
+    timings["train_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    held_out = held_out_replicas(dataset)
+    reference = toy_reference(held_out, lag)
+    reports = {
+        name: evaluate_states(model, held_out, reference, lag, device=device)
+        for name, (model, _) in models.items()
+    }
+    timings["analyse_s"] = time.perf_counter() - mark
+    summary = summarize(
+        reports["gdynet"], reports["baseline"], reference, lag, settings.frame_interval_ps
+    )
+    summary.update(
+        regime=regime,
+        seed=seed,
+        n_frames=settings.n_replicas * settings.n_frames,
+        n_replicas=settings.n_replicas,
+        frame_interval_ps=settings.frame_interval_ps,
+        temperature_k=settings.temperature_k,
+        n_test_replicas=len(held_out),
+        n_oct_visits=count_oct_visits(trajectories),
+        training={**asdict(training or ToyTraining()), "lag_frames": lag},
+        best_epochs={name: history.best_epoch for name, (_, history) in models.items()},
+    )
+    if output is not None:
+        out = Path(output)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, (model, history) in models.items():
+            save(model, out / f"{name}.pt", extra={"history": history.to_dict(), "lag": lag})
+        if figures:
+            _write_figures(out, reports, reference, held_out, lag)
+    timings["total_s"] = time.perf_counter() - started
+    summary["timings"] = timings
+    if output is not None:
+        path = Path(output) / "summary.json"
+        tmp = path.with_name(".summary.json.tmp")
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        tmp.replace(path)
+    return summary
+
+
+def _write_figures(
+    out: Path,
+    reports: dict[str, StateReport],
+    reference: ToyReference,
+    held_out: list[Trajectory],
+    lag_frames: int,
+) -> None:
+    import matplotlib.pyplot as plt
+
+    from gdynbook.koopman import ck_test
+    from gdynbook.plots import plot_ck_test, plot_toy_states, plot_toy_timescales
+
+    fig = plot_toy_timescales(reports["gdynet"].its, reports["baseline"].its, reference)
+    fig.savefig(out / "implied_timescales.png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    for name, report in reports.items():
+        kept = [m for m in report.memberships if m.shape[0] > 4 * lag_frames]
+        ck = ck_test(kept, lag_frames, 4, time_step_ps=held_out[0].time_step_ps)
+        names = [STATE_NAMES[r][:3] for r in report.mapping]
+        fig = plot_ck_test(ck, labels=names)
+        fig.savefig(out / f"ck_test_{name}.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+    fig = plot_toy_states(held_out, reference, reports)
+    fig.savefig(out / "states.png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
