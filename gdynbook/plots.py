@@ -317,3 +317,43 @@ def plot_toy_states(
         fig.colorbar(points, ax=ax, shrink=0.6, label="membership of the 'octahedral' state")
     fig.tight_layout()
     return fig
+
+
+def plot_toy_cell(traj: Trajectory, n_frames: int | None = 400, ax: Axes | None = None) -> Axes:
+    """The toy cell in 3D: S sites, tetrahedral and octahedral hole centres, Li path.
+
+    The path is drawn wrapped into the cell (jumps across the boundary are not joined).
+    """
+    from gdynbook.systems.fcc_sites import FCC_SITES, OCT_SITES, TET_SITES
+
+    if ax is None:
+        fig = plt.figure(figsize=(5.5, 5.0))
+        ax = fig.add_subplot(projection="3d")
+    a = float(traj.lattices[0][0, 0])
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], float)
+
+    def in_cell(sites: np.ndarray) -> np.ndarray:
+        images = (sites[None] + corners[:, None]).reshape(-1, 3)
+        return np.unique(images[(images <= 1 + 1e-9).all(axis=1)], axis=0) * a
+
+    sulfur, octahedral = in_cell(FCC_SITES), in_cell(OCT_SITES)
+    ax.scatter(*sulfur.T, s=160, color="gold", edgecolor="0.3", depthshade=False, label="S")
+    ax.scatter(*(TET_SITES * a).T, s=25, marker="^", color="C0", label="tetrahedral hole")
+    ax.scatter(*octahedral.T, s=30, marker="s", color="C3", label="octahedral hole")
+    path = traj.coords[:n_frames, traj.target_index[0]] % a
+    jumps = np.flatnonzero(np.abs(np.diff(path, axis=0)).max(axis=1) > a / 2) + 1
+    for piece in np.split(path, jumps):
+        ax.plot(*piece.T, color="0.35", lw=0.6)
+    for start, end in (
+        (c0, c1)
+        for c0 in corners
+        for c1 in corners
+        if np.abs(c0 - c1).sum() == 1 and (c0 <= c1).all()
+    ):
+        ax.plot(*np.stack([start, end]).T * a, color="0.6", lw=0.8)
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("y (Å)")
+    ax.set_zlabel("z (Å)")
+    ax.set_box_aspect((1, 1, 1))
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    return ax

@@ -167,3 +167,36 @@ def state_recall(
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(totals > 0, np.diag(counts) / totals, np.nan)
     return recall, mapping
+
+
+def membership_recall(
+    memberships: np.ndarray, reference: np.ndarray, mapping: np.ndarray
+) -> np.ndarray:
+    """Membership-weighted recall: the mean membership of the matched state, per reference state.
+
+    Unlike the argmax recall of :func:`state_recall`, a frame that sits halfway
+    between two states (membership 0.5) counts as half right, whichever way noise tips
+    its argmax. A model whose states do not distinguish the reference states scores
+    about 1/n_states however its ambiguous frames happen to be assigned.
+
+    Parameters
+    ----------
+    memberships : numpy.ndarray, shape (n_samples, n_states)
+    reference : numpy.ndarray of int, shape (n_samples,)
+        Reference labels (negative: unknown, ignored).
+    mapping : numpy.ndarray of int
+        mapping[k]: the reference state matched to state k (from :func:`state_recall`).
+    """
+    memberships = np.asarray(memberships, dtype=float).reshape(-1, len(mapping))
+    reference = np.asarray(reference).reshape(-1)
+    if memberships.shape[0] != reference.shape[0]:
+        raise ValueError(
+            f"{memberships.shape[0]} membership rows but {reference.shape[0]} reference labels."
+        )
+    state_of = np.argsort(mapping)  # reference state r → model state
+    recall = np.full(len(mapping), np.nan)
+    for r in range(len(mapping)):
+        rows = reference == r
+        if rows.any():
+            recall[r] = memberships[rows, state_of[r]].mean()
+    return recall

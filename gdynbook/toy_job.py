@@ -40,7 +40,13 @@ from gdynbook.koopman import (
 )
 from gdynbook.markov import one_hot
 from gdynbook.model import CoordinateVAMPNet, GDyNet
-from gdynbook.states import SimplexMap, crisp_states, fit_simplex, state_recall
+from gdynbook.states import (
+    SimplexMap,
+    crisp_states,
+    fit_simplex,
+    membership_recall,
+    state_recall,
+)
 from gdynbook.systems.toy import (
     ToySimulation,
     core_set_labels,
@@ -91,12 +97,20 @@ REGIMES: dict[str, ToyRegime] = {
 
 @dataclass
 class ToyTraining:
-    """Training settings shared by both models."""
+    """Training settings of both models (same pairs, same lag).
+
+    The baseline is cheap per step but slow to converge: isolating one of several
+    equivalent holes takes a sharp function of the coordinates, so it gets more epochs
+    over all pairs and a larger learning rate.
+    """
 
     n_epochs: int = 12
     pairs_per_epoch: int | None = 20_000
     batch_size: int = 512
     lr: float = 5e-3
+    baseline_epochs: int = 30
+    baseline_pairs_per_epoch: int | None = None
+    baseline_lr: float = 1e-2
     gdynet: dict[str, Any] = field(
         default_factory=lambda: {
             "n_states": 2,
@@ -106,7 +120,7 @@ class ToyTraining:
             "h_fea_len": 16,
         }
     )
-    baseline: dict[str, Any] = field(default_factory=lambda: {"n_states": 2})
+    baseline: dict[str, Any] = field(default_factory=lambda: {"n_states": 2, "hidden": 64})
 
 
 # ---------------------------------------------------------------------- data
@@ -173,9 +187,23 @@ def train_toy_models(
     """
     training = training or ToyTraining()
     out = {}
-    for name, cls, kwargs in (
-        ("gdynet", GDyNet, training.gdynet),
-        ("baseline", CoordinateVAMPNet, training.baseline),
+    for name, cls, kwargs, n_epochs, pairs_per_epoch, lr in (
+        (
+            "gdynet",
+            GDyNet,
+            training.gdynet,
+            training.n_epochs,
+            training.pairs_per_epoch,
+            training.lr,
+        ),
+        (
+            "baseline",
+            CoordinateVAMPNet,
+            training.baseline,
+            training.baseline_epochs,
+            training.baseline_pairs_per_epoch,
+            training.baseline_lr,
+        ),
     ):
         torch.manual_seed(seed)
         model = cls(**kwargs)
@@ -183,10 +211,10 @@ def train_toy_models(
             model,
             dataset,
             lag_frames=lag_frames,
-            n_epochs=training.n_epochs,
+            n_epochs=n_epochs,
             batch_size=training.batch_size,
-            lr=training.lr,
-            pairs_per_epoch=training.pairs_per_epoch,
+            lr=lr,
+            pairs_per_epoch=pairs_per_epoch,
             seed=seed,
             device=device,
             progress=progress,
@@ -309,7 +337,12 @@ class StateReport:
     its : ImpliedTimescales
         Implied timescales of the memberships over ``lags_frames``, bootstrapped.
     recall : numpy.ndarray
-        (tetrahedral, octahedral) recall on core frames after the best relabelling.
+        (tetrahedral, octahedral) recall on core frames after the best relabelling,
+        from the most probable state of each frame (argmax).
+    membership_recall : numpy.ndarray
+        The same, weighting each frame by its membership of the matched state: a
+        frame halfway between the states counts half (see
+        :func:`~gdynbook.states.membership_recall`).
     mapping : numpy.ndarray
         mapping[k]: the reference state (0 tet, 1 oct) matched to network state k.
     populations : numpy.ndarray
@@ -328,6 +361,7 @@ class StateReport:
     model: KoopmanModel
     its: ImpliedTimescales
     recall: np.ndarray
+    membership_recall: np.ndarray
     mapping: np.ndarray
     populations: np.ndarray
     populations_err: np.ndarray
@@ -337,7 +371,13 @@ class StateReport:
 
     @property
     def balanced_accuracy(self) -> float:
-        """Mean of the recalls: 1 perfect, 0.5 unrelated to tet/oct."""
+        """Mean of the membership-weighted recalls: 1 perfect, 0.5 unrelated to tet/oct."""
+        return float(np.nanmean(self.membership_recall))
+
+    @property
+    def argmax_balanced_accuracy(self) -> float:
+        """Mean of the argmax recalls. Near 0.5 memberships it depends on noise: a model
+        that puts every octahedral frame at 0.5 can score 0.5 or 0.75."""
         return float(np.nanmean(self.recall))
 
 
@@ -370,6 +410,9 @@ def evaluate_states(
     labels = np.concatenate(reference.labels)
     core = np.concatenate(reference.in_core)
     recall, mapping = state_recall(assigned[core], labels[core], 2)
+    weighted = membership_recall(
+        np.concatenate([m.reshape(-1, 2) for m in memberships])[core], labels[core], mapping
+    )
     populations = np.empty(2)
     populations[mapping] = koopman.populations
     boot = bootstrap_populations(kept, lag_frames, n_bootstrap=n_bootstrap)
@@ -384,6 +427,7 @@ def evaluate_states(
         model=koopman,
         its=its,
         recall=recall,
+        membership_recall=weighted,
         mapping=mapping,
         populations=populations,
         populations_err=populations_err,
@@ -401,15 +445,21 @@ def acceptance(gdynet: StateReport, baseline: StateReport, reference: ToyReferen
     pop_dev = np.abs(gdynet.populations - reference.populations)
     t_id = reference.identity_timescale_ps
     return {
-        "tet_recall >= 0.95": bool(gdynet.recall[0] >= 0.95),
-        "oct_recall >= 0.90": bool(gdynet.recall[1] >= 0.90),
+        "tet_recall >= 0.95 (argmax and membership-weighted)": bool(
+            min(gdynet.recall[0], gdynet.membership_recall[0]) >= 0.95
+        ),
+        "oct_recall >= 0.90 (argmax and membership-weighted)": bool(
+            min(gdynet.recall[1], gdynet.membership_recall[1]) >= 0.90
+        ),
         "gdynet timescale within max(15%, 3 sigma) of reference": bool(
             abs(gdynet.timescale_ps - t_ref) <= t_tol
         ),
         "gdynet populations within max(0.02, 3 sigma) of reference": bool(
             np.all(pop_dev <= pop_tol)
         ),
-        "baseline balanced accuracy <= 0.7": bool(baseline.balanced_accuracy <= 0.7),
+        "baseline balanced accuracy <= 0.7 (membership-weighted)": bool(
+            baseline.balanced_accuracy <= 0.7
+        ),
         "baseline timescale within 25% of the identity mode": bool(
             abs(baseline.timescale_ps - t_id) <= 0.25 * t_id
         ),
@@ -435,7 +485,10 @@ def summarize(
         "reference_identity_timescale_ps": reference.identity_timescale_ps,
         "tet_recall": float(gdynet.recall[0]),
         "oct_recall": float(gdynet.recall[1]),
+        "tet_recall_membership": float(gdynet.membership_recall[0]),
+        "oct_recall_membership": float(gdynet.membership_recall[1]),
         "baseline_balanced_accuracy": baseline.balanced_accuracy,
+        "baseline_balanced_accuracy_argmax": baseline.argmax_balanced_accuracy,
         "populations": gdynet.populations.tolist(),
         "populations_err": gdynet.populations_err.tolist(),
         "baseline_populations": baseline.populations.tolist(),

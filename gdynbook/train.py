@@ -218,7 +218,14 @@ def fit(
                 )
             history.train_score.append(float(np.mean(scores)))
             history.stage.append(stage_index)
-            validation = evaluate(model, stores, validation_pairs, lag_frames, device)
+            try:
+                validation = evaluate(model, stores, validation_pairs, lag_frames, device)
+            except ValueError as exc:
+                raise TrainingError(
+                    f"the model's outputs became NaN or infinite in epoch "
+                    f"{len(history.train_score)} ({exc}): lower the learning rate (now "
+                    f"{stage.lr:g}) or use a larger batch (now {batch_size} pairs)."
+                ) from exc
             history.validation_score.append(validation)
             monitored = validation if np.isfinite(validation) else history.train_score[-1]
             if monitored > best_score:

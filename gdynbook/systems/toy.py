@@ -311,3 +311,30 @@ def two_state_rates(koopman_matrix: np.ndarray, lag_ps: float) -> tuple[float, f
     total = -np.log(1.0 - t01 - t10) / lag_ps
     pi_oct = t01 / (t01 + t10)
     return total * pi_oct, total * (1.0 - pi_oct)
+
+
+def hop_path_energy(
+    potential: ToyPotential | None = None, n_points: int = 121
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Energy of a Li on the straight hop from a tetrahedral to an octahedral centre.
+
+    The line from the tetrahedral centre (¼, ¼, ¼)a to the octahedral centre (½, ½, ½)a
+    crosses the centre of their shared S₃ face at (⅓, ⅓, ⅓)a. S atoms sit on their sites.
+
+    Returns
+    -------
+    distance : numpy.ndarray
+        Distance from the tetrahedral centre, Å.
+    energy : numpy.ndarray
+        Potential energy, kJ/mol, relative to the tetrahedral centre.
+    face_distance : float
+        Where the path crosses the face, Å.
+    """
+    pot = potential or ToyPotential()
+    a = pot.lattice_constant
+    start, end = np.full(3, 0.25 * a), np.full(3, 0.5 * a)
+    fraction = np.linspace(0.0, 1.0, n_points)
+    points = start + fraction[:, None] * (end - start)
+    energy = li_energy(points, pot)
+    length = float(np.linalg.norm(end - start))
+    return fraction * length, energy - energy[0], length * (1 / 3 - 1 / 4) / (1 / 4)
