@@ -274,7 +274,7 @@ def _small_cell_neighbors(
     dist = np.sqrt(np.maximum(squared, 0.0))
     is_self = (image_atom[None, None, :] == candidates[None, :, None]) & (dist < 1e-6)
     dist[(dist > cutoff) | is_self] = np.inf
-    order = np.argsort(dist, axis=-1, kind="stable")[..., :n_neighbors]
+    order = _smallest_stable(dist, n_neighbors)
     found_dist = np.take_along_axis(dist, order, axis=-1)
     mask = np.isfinite(found_dist)
     index = np.where(mask, image_atom[order], 0)
@@ -286,7 +286,27 @@ def _small_cell_neighbors(
     return index.astype(np.int64), found_dist, mask
 
 
-def _assemble_frame(
+def _smallest_stable(values: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(values, axis=-1, kind="stable")[..., :k]`` without a full sort.
+
+    A partition finds the k-th smallest value t of each row; all entries below t and
+    the first (by position) of those equal to t make the k kept entries, which are then
+    sorted stably — the same indices, ties included, in O(n) instead of O(n log n).
+    """
+    n = values.shape[-1]
+    if k >= n:
+        return np.argsort(values, axis=-1, kind="stable")
+    threshold = np.partition(values, k - 1, axis=-1)[..., k - 1 : k]  # (..., 1)
+    below = values < threshold
+    tied = values == threshold
+    room = k - below.sum(axis=-1, keepdims=True)
+    keep = below | (tied & (np.cumsum(tied, axis=-1) <= room))
+    kept = np.nonzero(keep)[-1].reshape(*values.shape[:-1], k)  # positional order
+    inner = np.argsort(np.take_along_axis(values, kept, axis=-1), axis=-1, kind="stable")
+    return np.take_along_axis(kept, inner, axis=-1)
+
+
+def _assemble_batch(
     n_atoms: int,
     targets: np.ndarray,
     candidates: np.ndarray,
@@ -294,16 +314,55 @@ def _assemble_frame(
     distance: np.ndarray,
     mask: np.ndarray,
     n_conv: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One frame's graph from precomputed neighbour lists of all candidates."""
+) -> tuple[np.ndarray, ...]:
+    """Graphs of many frames from precomputed neighbour lists of all candidates.
+
+    The breadth-first search of :func:`_expand_from_targets`, vectorised over frames:
+    the same nodes, node order, rows and hops, with no Python loop over frames.
+
+    index, distance, mask : (F, C, M) neighbour lists of the C candidates per frame.
+    Returns (n_nodes (F,), node_atom, nbr_index, nbr_distance, nbr_mask, hops), the last
+    five flat over the frames' nodes.
+    """
+    n_frames, n_cand, n_neighbors = index.shape
     row_of = np.full(n_atoms, -1, dtype=np.int64)
-    row_of[candidates] = np.arange(candidates.size)
-
-    def lookup(centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = row_of[centers]
-        return index[rows], distance[rows], mask[rows]
-
-    return _expand_from_targets(n_atoms, targets, index.shape[1], n_conv, lookup)
+    row_of[candidates] = np.arange(n_cand)
+    nbr_rows = row_of[index]  # (F, C, M) candidate row of each neighbour
+    unreached = np.iinfo(np.int64).max
+    hop = np.full((n_frames, n_cand), unreached, dtype=np.int64)
+    target_rows = row_of[targets]
+    hop[:, target_rows] = 0
+    frontier = hop == 0
+    for step in range(1, n_conv + 1):
+        frame, row = np.nonzero(frontier)
+        found = mask[frame, row]  # (K, M)
+        reached = np.zeros_like(frontier)
+        reached[np.repeat(frame, n_neighbors)[found.ravel()], nbr_rows[frame, row][found]] = True
+        frontier = reached & (hop == unreached)
+        hop[frontier] = step
+    # node order: targets first (target order), then by hop, then by atom index
+    bounded = np.minimum(hop, n_conv + 1)  # no overflow in the product below
+    key = np.where(hop == unreached, unreached, len(targets) + bounded * n_atoms + candidates)
+    key[:, target_rows] = np.arange(len(targets))
+    order = np.argsort(key, axis=1, kind="stable")  # (F, C)
+    n_nodes = (hop != unreached).sum(axis=1)
+    position = np.empty_like(order)
+    np.put_along_axis(position, order, np.arange(n_cand)[None, :], axis=1)
+    frames = np.arange(n_frames)[:, None]
+    node_hop = hop[frames, order]  # (F, C)
+    has_row = (node_hop < n_conv)[..., None]
+    node_mask = mask[frames, order] & has_row  # (F, C, M)
+    node_index = np.where(node_mask, position[frames[..., None], nbr_rows[frames, order]], 0)
+    node_distance = np.where(node_mask, distance[frames, order], 0.0)
+    keep = np.arange(n_cand)[None, :] < n_nodes[:, None]  # (F, C)
+    return (
+        n_nodes,
+        candidates[order][keep].astype(np.int64),
+        node_index[keep].astype(np.int32),
+        node_distance[keep].astype(np.float32),
+        node_mask[keep],
+        node_hop[keep].astype(np.int8),
+    )
 
 
 def _expand_from_targets(
@@ -412,52 +471,61 @@ def build_graphs(
             path.unlink(missing_ok=True)
     from tqdm.auto import tqdm
 
-    parts = []
+    parts = []  # per block of frames: (n_nodes per frame, node_atom, rows..., hops)
     fixed_cell = bool(np.all(traj.lattices == traj.lattices[0]))
     n_images = candidates.size * np.prod(2 * image_range(traj.lattices[0], cutoff) + 1)
     batched = fixed_cell and n_images <= _SMALL_CELL_LIMIT
-    batch_frames = max(1, int(4e6 // max(candidates.size * n_images, 1)))
-    precomputed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    for f in tqdm(
-        range(traj.n_frames),
+    batch_frames = max(1, int(4e6 // max(candidates.size * n_images, 1))) if batched else 1
+    bar = tqdm(
+        total=traj.n_frames,
         desc="neighbour graphs",
         unit="frame",
         disable=not progress or traj.n_frames < 50,
-    ):
+    )
+    for start in range(0, traj.n_frames, batch_frames):
         if batched:
-            if f % batch_frames == 0:
-                precomputed = _small_cell_neighbors(
-                    traj.coords[f : f + batch_frames],
-                    traj.lattices[0],
-                    candidates,
-                    n_neighbors,
-                    cutoff,
-                )
-            index, distance, mask = (part[f % batch_frames] for part in precomputed)
-            graph = _assemble_frame(
-                traj.n_atoms, targets, candidates, index, distance, mask, n_conv
+            lists = _small_cell_neighbors(
+                traj.coords[start : start + batch_frames],
+                traj.lattices[0],
+                candidates,
+                n_neighbors,
+                cutoff,
             )
+            block = _assemble_batch(traj.n_atoms, targets, candidates, *lists, n_conv)
         else:
             graph = _frame_graph(
-                traj.coords[f], traj.lattices[f], targets, candidates, n_neighbors, cutoff, n_conv
+                traj.coords[start],
+                traj.lattices[start],
+                targets,
+                candidates,
+                n_neighbors,
+                cutoff,
+                n_conv,
             )
-        n_found = graph[3][: len(targets)].sum(axis=1)
+            block = (np.array([graph[0].size]), *graph)
+        n_nodes = block[0]
+        first_nodes = np.concatenate([[0], np.cumsum(n_nodes)[:-1]])
+        target_rows = (first_nodes[:, None] + np.arange(len(targets))[None, :]).ravel()
+        n_found = block[4][target_rows].sum(axis=1).reshape(len(n_nodes), len(targets))
         if (n_found < min_neighbors).any():
-            worst = int(np.argmin(n_found))
+            frame, worst = np.unravel_index(np.argmin(n_found), n_found.shape)
             raise GraphError(
-                f"frame {f}: target atom {targets[worst]} has {int(n_found[worst])} neighbours "
-                f"within {cutoff} Å (at least {min_neighbors} needed). Increase the cutoff or "
-                "check the coordinates and the cell."
+                f"frame {start + frame}: target atom {targets[worst]} has "
+                f"{int(n_found[frame, worst])} neighbours within {cutoff} Å (at least "
+                f"{min_neighbors} needed). Increase the cutoff or check the coordinates "
+                "and the cell."
             )
-        parts.append(graph)
-    counts = np.array([p[0].size for p in parts])
+        parts.append(block)
+        bar.update(len(n_nodes))
+    bar.close()
+    counts = np.concatenate([p[0] for p in parts])
     graphs = FrameGraphs(
         node_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        node_atom=np.concatenate([p[0] for p in parts]),
-        nbr_index=np.concatenate([p[1] for p in parts]),
-        nbr_distance=np.concatenate([p[2] for p in parts]),
-        nbr_mask=np.concatenate([p[3] for p in parts]),
-        hops=np.concatenate([p[4] for p in parts]),
+        node_atom=np.concatenate([p[1] for p in parts]),
+        nbr_index=np.concatenate([p[2] for p in parts]),
+        nbr_distance=np.concatenate([p[3] for p in parts]),
+        nbr_mask=np.concatenate([p[4] for p in parts]),
+        hops=np.concatenate([p[5] for p in parts]),
         atom_types=traj.atom_types.copy(),
         n_targets=int(targets.size),
         n_conv=int(n_conv),

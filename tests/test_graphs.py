@@ -175,17 +175,34 @@ def test_gaussian_distance() -> None:
     assert features[1, 6].item() == pytest.approx(np.exp(-1.0))
 
 
-@pytest.mark.parametrize("selection", [None, np.array([1, 2, 5, 6])])
-def test_batched_small_cell_path_equals_per_frame_path(monkeypatch, selection) -> None:
+@pytest.mark.parametrize(
+    ("selection", "n_conv", "n_neighbors"),
+    [(None, 2, 9), (np.array([1, 2, 5, 6]), 2, 9), (None, 1, 3), (None, 3, 2)],
+)
+def test_batched_small_cell_path_equals_per_frame_path(
+    monkeypatch, selection, n_conv, n_neighbors
+) -> None:
+    """The vectorised small-cell builder and the per-frame search give the same graphs,
+    including frames where few neighbours leave some atoms unreached."""
     rng = np.random.default_rng(8)
     lattice = triclinic_lattice()
     coords = rng.random((30, 7, 3)) @ lattice + rng.integers(-1, 2, (30, 7, 1)) * lattice[0]
     traj = Trajectory(coords, lattice, [3, 16, 16, 8, 8, 1, 1], [0, 3], 0.5)
-    kwargs = dict(n_neighbors=9, cutoff=6.0, n_conv=2, node_selection=selection,
-                  progress=False, use_cache=False)
+    kwargs = dict(n_neighbors=n_neighbors, cutoff=6.0, n_conv=n_conv,
+                  node_selection=selection, progress=False, use_cache=False)
     batched = build_graphs(traj, **kwargs)
     monkeypatch.setattr(graphs, "_SMALL_CELL_LIMIT", 0)
     per_frame = build_graphs(traj, **kwargs)
     for key in ("node_offsets", "node_atom", "nbr_index", "nbr_mask", "hops"):
         np.testing.assert_array_equal(getattr(batched, key), getattr(per_frame, key), key)
     np.testing.assert_allclose(batched.nbr_distance, per_frame.nbr_distance, atol=1e-5)
+
+
+def test_smallest_stable_equals_a_stable_full_sort_with_ties_and_padding() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        values = rng.integers(0, 5, (3, 4, int(rng.integers(1, 30)))).astype(float)
+        values[rng.random(values.shape) < 0.3] = np.inf
+        k = int(rng.integers(1, 12))
+        expected = np.argsort(values, axis=-1, kind="stable")[..., :k]
+        np.testing.assert_array_equal(graphs._smallest_stable(values, k), expected)
