@@ -36,7 +36,7 @@ class SimplexMap:
     vertices : numpy.ndarray, shape (n_states, n_states)
         Row k: the network output at the corner of state k.
     vertex_frames : numpy.ndarray of int, shape (n_states,)
-        Index (into the flattened samples) of each corner's frame.
+        Index (into the flattened samples) of each corner's extreme sample.
     """
 
     vertices: np.ndarray
@@ -59,19 +59,25 @@ class SimplexMap:
         return out
 
 
-def fit_simplex(probs: ProbabilityInput) -> SimplexMap:
+def fit_simplex(probs: ProbabilityInput, tail: float = 0.01) -> SimplexMap:
     """Corners of the states among the samples (inner-simplex algorithm of PCCA+).
 
     The first corner is the sample farthest from the mean; each further one is the
-    sample farthest from the affine hull of those already chosen. Corners are then
-    ordered so that corner k is where the network's own output k is largest, which
-    keeps the state numbering of the network.
+    sample farthest from the affine hull of those already chosen. A single extreme
+    sample is an outlier of its state's cloud, which would leave the state's typical
+    frames short of full membership; so each corner is then moved to the mean of the
+    ``tail`` fraction of samples nearest to its extreme sample (memberships beyond it
+    are clipped). Corners are ordered so that corner k is where the network's own
+    output k is largest, which keeps the state numbering of the network.
 
     Parameters
     ----------
     probs : array or list of arrays
         Network outputs, (frames, n_states) or (frames, n_targets, n_states) per
         trajectory; all samples of all trajectories are used.
+    tail : float
+        Fraction of the samples averaged into each corner (0: the extreme sample
+        itself, the plain inner-simplex algorithm).
 
     Raises
     ------
@@ -82,6 +88,8 @@ def fit_simplex(probs: ProbabilityInput) -> SimplexMap:
     runs = as_trajectory_list(probs)
     samples = np.concatenate([run.reshape(-1, run.shape[-1]) for run in runs]).astype(np.float64)
     n_states = samples.shape[1]
+    if not 0 <= tail < 1.0 / n_states:
+        raise ValueError(f"tail must be in [0, 1/n_states), got {tail}.")
     centred = samples - samples.mean(axis=0)
     chosen = [int(np.argmax(np.einsum("ij,ij->i", centred, centred)))]
     basis = np.zeros((0, n_states))
@@ -99,7 +107,17 @@ def fit_simplex(probs: ProbabilityInput) -> SimplexMap:
         direction = residual[best] / np.linalg.norm(residual[best])
         basis = np.vstack([basis, direction])
         chosen.append(best)
-    vertices = samples[chosen]
+    n_tail = max(1, int(round(tail * samples.shape[0])))
+    vertices = np.empty((n_states, n_states))
+    for k, extreme in enumerate(chosen):
+        distance = np.einsum("ij,ij->i", samples - samples[extreme], samples - samples[extreme])
+        nearest = np.argpartition(distance, n_tail - 1)[:n_tail]
+        vertices[k] = samples[nearest].mean(axis=0)
+    if abs(np.linalg.det(vertices)) < 1e-12:
+        raise ValueError(
+            f"the corners of the {n_states} states coincide after averaging the tails: "
+            "train longer, ask for fewer states, or use a smaller tail."
+        )
     # keep the network's numbering: corner k is where output k is largest
     rows, columns = linear_sum_assignment(-vertices)
     order = np.empty(n_states, dtype=np.int64)

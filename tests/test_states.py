@@ -89,3 +89,24 @@ def test_bootstrap_errors_match_the_spread_over_independent_runs() -> None:
     assert abs(np.mean(timescales) - exact) < 3 * np.std(timescales) / np.sqrt(12) + 0.05 * exact
     assert 0.5 < np.mean(sigma_t) / np.std(timescales, ddof=1) < 2.0
     assert 0.5 < np.mean(sigma_pi) / np.std(populations, ddof=1) < 2.0
+
+
+def test_corners_resist_outliers() -> None:
+    """A few stray outputs beyond a state's cloud must not dilute its typical frames."""
+    rng = np.random.default_rng(6)
+    states = simulate_markov_chain(T2, n_steps=5000, n_trajectories=4, seed=7)
+    soft = []
+    for s in squashed(states, np.array([[0.9, 0.1], [0.3, 0.7]])):
+        p1 = s[:, 1] + rng.normal(0, 0.01, len(s))
+        p1[rng.random(len(s)) < 0.0005] += 0.08  # rare overshoots of state 1
+        p1 = np.clip(p1, 0, 1)
+        soft.append(np.stack([1 - p1, p1], axis=-1))
+    robust = fit_simplex(soft).transform(soft)
+    plain = fit_simplex(soft, tail=0.0).transform(soft)
+    labels = np.concatenate(states)
+    def typical(m: list[np.ndarray]) -> float:
+        return float(np.median(np.concatenate([x[:, 0, 1] for x in m])[labels == 1]))
+    assert typical(robust) > 0.95
+    assert typical(plain) < 0.9  # the plain inner simplex puts the corner at an outlier
+    with pytest.raises(ValueError, match="tail"):
+        fit_simplex(soft, tail=0.6)
