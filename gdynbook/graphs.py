@@ -234,12 +234,49 @@ def _frame_graph(
     their neighbour rows are empty (masked).
     """
 
+    # Every node the search visits, and every neighbour it looks up, lies within
+    # n_conv × cutoff of a target: in a large cell the rest never need an image or a
+    # place in the k-d tree, so the cost stays flat as the system grows.
+    nearby = _near_targets(coords, lattice, targets, candidates, n_conv * cutoff)
+
     def lookup(centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return neighbor_lists(
-            coords, lattice, n_neighbors, cutoff, centers=centers, candidates=candidates
+            coords, lattice, n_neighbors, cutoff, centers=centers, candidates=nearby
         )
 
     return _expand_from_targets(coords.shape[0], targets, n_neighbors, n_conv, lookup)
+
+
+def _near_targets(
+    coords: np.ndarray,
+    lattice: np.ndarray,
+    targets: np.ndarray,
+    candidates: np.ndarray,
+    radius: float,
+) -> np.ndarray:
+    """Candidates that may lie within ``radius`` (Å) of a target (conservative).
+
+    An image within r of a target differs from it by at most r/dᵢ in fractional
+    coordinate i (dᵢ: spacing of the lattice planes), so a candidate whose wrapped
+    fractional difference exceeds that on any axis is farther than r. When r/dᵢ ≥ ½
+    the region wraps around the cell and every candidate is kept.
+    """
+    inverse = np.linalg.inv(lattice)
+    reach = radius * np.linalg.norm(inverse, axis=0)  # r/dᵢ per axis
+    if np.any(reach >= 0.5) or candidates.size <= 4 * targets.size:
+        return candidates
+    frac = coords @ inverse
+    frac -= np.floor(frac)
+    # periodic k-d tree in fractional space, Chebyshev ball of the largest reach
+    tree = cKDTree(
+        np.minimum(frac[candidates], np.nextafter(1.0, 0.0)),
+        boxsize=1.0,
+        balanced_tree=False,
+        compact_nodes=False,
+    )
+    found = tree.query_ball_point(frac[targets], r=float(reach.max()), p=np.inf)
+    near = np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]))
+    return candidates[near]
 
 
 def _small_cell_neighbors(
@@ -258,13 +295,21 @@ def _small_cell_neighbors(
     """
     reach = image_range(lattice, cutoff)
     shifts = np.array(list(itertools.product(*[range(-r, r + 1) for r in reach])), dtype=float)
-    frac = coords[:, candidates] @ np.linalg.inv(lattice)
+    inverse = np.linalg.inv(lattice)
+    frac = coords[:, candidates] @ inverse
     frac -= np.floor(frac)
     positions = frac @ lattice  # (F, C, 3)
-    images = ((frac[:, None, :, :] + shifts[None, :, None, :]) @ lattice).reshape(
-        frac.shape[0], -1, 3
-    )  # (F, S*C, 3), shift-major like _images
-    image_atom = np.tile(candidates, shifts.shape[0])
+    # Keep an image (shift s, candidate c) only if, in some frame of the batch, it lies
+    # within the cutoff's margin of the cell, as _images does per frame; the rest are
+    # farther than the cutoff from every point of the cell in every frame.
+    margin = cutoff * np.linalg.norm(inverse, axis=0)  # fractional, per axis
+    low, high = frac.min(axis=0), frac.max(axis=0)  # (C, 3) over the batch's frames
+    inside = (shifts[:, None, :] + high[None] >= -margin - 1e-9) & (
+        shifts[:, None, :] + low[None] < 1.0 + margin + 1e-9
+    )
+    keep_shift, keep_atom = np.nonzero(inside.all(axis=-1))  # shift-major like _images
+    images = (frac[:, keep_atom, :] + shifts[keep_shift][None]) @ lattice  # (F, K, 3)
+    image_atom = candidates[keep_atom]
     # |p − q|² = |p|² + |q|² − 2 p·q with one batched matrix product (no (…, 3) temporary)
     squared = (
         (positions**2).sum(-1)[:, :, None]

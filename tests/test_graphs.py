@@ -206,3 +206,27 @@ def test_smallest_stable_equals_a_stable_full_sort_with_ties_and_padding() -> No
         k = int(rng.integers(1, 12))
         expected = np.argsort(values, axis=-1, kind="stable")[..., :k]
         np.testing.assert_array_equal(graphs._smallest_stable(values, k), expected)
+
+
+@pytest.mark.parametrize("n_conv", [1, 2])
+def test_restricting_to_atoms_near_the_targets_changes_nothing(monkeypatch, n_conv) -> None:
+    """In a large triclinic cell, only atoms within n_conv × cutoff of a target enter
+    the search; the graphs must equal those of a search over every atom."""
+    rng = np.random.default_rng(12)
+    lattice = triclinic_lattice() * 5.0
+    n_atoms = 1200
+    coords = rng.random((4, n_atoms, 3)) @ lattice
+    coords += rng.integers(-2, 3, (4, n_atoms, 1)) * lattice[1]  # unwrapped images
+    traj = Trajectory(coords, lattice, np.full(n_atoms, 8), [0, 5, 17], 0.5)
+    kwargs = dict(n_neighbors=8, cutoff=4.0, n_conv=n_conv, progress=False, use_cache=False)
+    inverse = np.linalg.inv(lattice)
+    assert np.all(n_conv * 4.0 * np.linalg.norm(inverse, axis=0) < 0.5)  # filter is active
+    restricted = build_graphs(traj, **kwargs)
+    kept = graphs._near_targets(traj.coords[0], lattice, traj.target_index,
+                                np.arange(n_atoms), n_conv * 4.0)
+    assert kept.size < n_atoms / 2
+    monkeypatch.setattr(graphs, "_near_targets", lambda c, l, t, candidates, r: candidates)
+    everything = build_graphs(traj, **kwargs)
+    for key in ("node_offsets", "node_atom", "nbr_index", "nbr_mask", "hops"):
+        np.testing.assert_array_equal(getattr(restricted, key), getattr(everything, key), key)
+    np.testing.assert_allclose(restricted.nbr_distance, everything.nbr_distance)
