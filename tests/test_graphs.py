@@ -225,7 +225,9 @@ def test_restricting_to_atoms_near_the_targets_changes_nothing(monkeypatch, n_co
     kept = graphs._near_targets(traj.coords[0], lattice, traj.target_index,
                                 np.arange(n_atoms), n_conv * 4.0)
     assert kept.size < n_atoms / 2
-    monkeypatch.setattr(graphs, "_near_targets", lambda c, l, t, candidates, r: candidates)
+    monkeypatch.setattr(
+        graphs, "_near_targets", lambda coords, lattice, targets, candidates, radius: candidates
+    )
     everything = build_graphs(traj, **kwargs)
     for key in ("node_offsets", "node_atom", "nbr_index", "nbr_mask", "hops"):
         np.testing.assert_array_equal(getattr(restricted, key), getattr(everything, key), key)
