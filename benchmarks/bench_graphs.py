@@ -4,7 +4,7 @@
   of each atom's neighbours (how per-atom neighbour lists are often built);
 * matscipy (if installed): ``matscipy.neighbours.neighbour_list`` + top-M per atom;
 * gdynbook: :func:`gdynbook.graphs.neighbor_lists` (images + k-d tree k-NN, or brute
-  force for small cells).
+  force for small cells), on one thread and on all cores (its default).
 
 Random atoms at the PEO/LiTFSI atom density (0.084 Å⁻³), M = 20, cutoff 7 Å; times per
 frame and ratios printed. Also: the 5-atom toy cell for many frames, and the cost of
@@ -67,15 +67,17 @@ def main() -> None:
     except ImportError:
         has_matscipy = False
     rng = np.random.default_rng(0)
-    print(f"{'atoms':>7} {'ours ms':>9} {'original ms':>12} {'ratio':>7}"
-          + (f" {'matscipy ms':>12} {'ratio':>7}" if has_matscipy else ""))
+    print(f"{'atoms':>7} {'ours ms':>9} {'all cores':>10} {'original ms':>12} {'ratio':>7}"
+          f" {'all cores':>10}" + (f" {'matscipy ms':>12} {'ratio':>7}" if has_matscipy else ""))
     for n_atoms in (100, 1_650, 5_000, 20_000):
         length = (n_atoms / DENSITY) ** (1 / 3)
         coords = rng.random((n_atoms, 3)) * length
         lattice = np.eye(3) * length
-        ours = timed(neighbor_lists, coords, lattice, M, CUTOFF)
+        ours = timed(lambda c=coords, lat=lattice: neighbor_lists(c, lat, M, CUTOFF, workers=1))
+        threaded = timed(neighbor_lists, coords, lattice, M, CUTOFF)
         original = timed(original_style, coords, length, repeats=1)
-        line = f"{n_atoms:>7} {ours * 1e3:>9.1f} {original * 1e3:>12.1f} {original / ours:>7.1f}"
+        line = (f"{n_atoms:>7} {ours * 1e3:>9.1f} {threaded * 1e3:>10.1f} "
+                f"{original * 1e3:>12.1f} {original / ours:>7.1f} {original / threaded:>10.1f}")
         if has_matscipy:
             other = timed(matscipy_style, coords, length)
             line += f" {other * 1e3:>12.1f} {other / ours:>7.1f}"

@@ -81,6 +81,7 @@ def neighbor_lists(
     cutoff: float = 7.0,
     centers: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
+    workers: int = -1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The M nearest periodic neighbours of atoms in one frame.
 
@@ -98,6 +99,8 @@ def neighbor_lists(
         Atoms to find neighbours for (default all).
     candidates : numpy.ndarray of int, optional
         Atoms that may be neighbours (default all), e.g. heavy atoms only.
+    workers : int
+        Threads for the k-d tree query (-1: all cores; 1: one).
 
     Returns
     -------
@@ -130,7 +133,7 @@ def neighbor_lists(
     else:
         tree = cKDTree(image_pos)
         k_eff = min(k, image_pos.shape[0])
-        found_dist, found = tree.query(query, k=k_eff, distance_upper_bound=cutoff)
+        found_dist, found = tree.query(query, k=k_eff, distance_upper_bound=cutoff, workers=workers)
         found_dist = found_dist.reshape(len(centers), k_eff)
         found = found.reshape(len(centers), k_eff)
         found_atom = np.where(
