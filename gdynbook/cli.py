@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gdynbook import __version__
 
@@ -216,6 +217,173 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- train / analyze
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="TRAJ",
+        help="trajectory files: each is one independent run of the same system "
+        "(traj.npz or any format mdtraj reads)",
+    )
+    parser.add_argument("--n-states", type=int, required=True, help="number of states")
+    parser.add_argument(
+        "--lag-ps", type=float, required=True, help="training lag τ in ps (a modelling choice)"
+    )
+    parser.add_argument("--topology", "--top", default=None, help="topology file (e.g. PDB)")
+    parser.add_argument(
+        "--target", default=None, help="target atoms: mdtraj selection or comma-separated indices"
+    )
+    parser.add_argument(
+        "--time-step-ps", type=float, default=None, help="time between frames, when not in the file"
+    )
+    parser.add_argument(
+        "--graph-atoms",
+        default="all",
+        help="graph nodes besides the targets: all, heavy (no H), an mdtraj selection or "
+        "comma-separated indices",
+    )
+    parser.add_argument("--neighbors", type=int, default=12, help="neighbours per atom (M)")
+    parser.add_argument("--cutoff", type=float, default=7.0, help="neighbour cutoff, Å")
+    parser.add_argument("--layers", type=int, default=3, help="graph convolutions")
+    parser.add_argument("--features", type=int, default=16, help="node feature width")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs")
+    parser.add_argument("--batch-size", type=int, default=256, help="pairs per step")
+    parser.add_argument("--lr", type=float, default=5e-3, help="learning rate")
+    parser.add_argument(
+        "--pairs-per-epoch", type=int, default=None, help="random pairs per epoch (default all)"
+    )
+    parser.add_argument(
+        "--validation-fraction", type=float, default=0.1, help="held out for validation"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    parser.add_argument("--backend", choices=["torch", "dgl"], default="torch")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_output_argument(parser)
+
+
+def _graph_atoms(text: str, topology: Any) -> str | list[int] | None:
+    if text == "all":
+        return None
+    if text == "heavy":
+        return "heavy"
+    parsed = _parse_target(text)
+    if isinstance(parsed, list):
+        return parsed
+    if topology is None:
+        raise ValueError(
+            f"--graph-atoms {text!r} is an mdtraj selection and needs a topology (--topology); "
+            "or use all, heavy or indices."
+        )
+    import mdtraj
+
+    top = topology if isinstance(topology, mdtraj.Topology) else mdtraj.load_topology(topology)
+    try:
+        selected = top.select(text)
+    except Exception as exc:  # noqa: BLE001 - mdtraj raises several types
+        raise ValueError(
+            f"--graph-atoms {text!r} is not a valid mdtraj selection ({exc})."
+        ) from exc
+    if selected.size == 0:
+        raise ValueError(f"--graph-atoms {text!r} selects no atoms.")
+    return [int(i) for i in selected]
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from gdynbook.trajectory import load_trajectory
+    from gdynbook.workflow import CONFIG, PREDICTIONS, train_run
+
+    if args.n_states < 2:
+        raise ValueError("--n-states must be at least 2.")
+    output = prepare_output_dir(args.output, args.overwrite, [PREDICTIONS, CONFIG])
+    target = _parse_target(args.target)
+    trajectories = [
+        load_trajectory(path, topology=args.topology, target=target, time_step_ps=args.time_step_ps)
+        for path in args.paths
+    ]
+    config = train_run(
+        trajectories,
+        output,
+        n_states=args.n_states,
+        lag_ps=args.lag_ps,
+        n_neighbors=args.neighbors,
+        cutoff=args.cutoff,
+        n_conv=args.layers,
+        atom_fea_len=args.features,
+        graph_atoms=_graph_atoms(args.graph_atoms, args.topology),
+        n_epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        pairs_per_epoch=args.pairs_per_epoch,
+        validation_fraction=args.validation_fraction,
+        seed=args.seed,
+        device=args.device,
+        backend=args.backend,
+        sources=[str(p) for p in args.paths],
+        progress=not args.no_progress,
+    )
+    score = config["vamp2_validation"]
+    print(
+        f"trained {config['n_states']} states at τ = {config['lag_ps']:g} ps on "
+        f"{config['n_trajectories']} trajectories; validation VAMP-2 = "
+        + (f"{score:.3f}" if score is not None else "n/a")
+    )
+    print(f"written to {output}; next: gdynbook analyze {output}")
+    return 0
+
+
+def _add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a gdynbook train output")
+    parser.add_argument("--lags-ps", type=float, nargs="+", default=None, help="analysis lags, ps")
+    parser.add_argument(
+        "--ck-lag-ps",
+        type=float,
+        default=None,
+        help="lag of the reported model (default: training lag)",
+    )
+    parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap samples")
+    parser.add_argument("--no-figures", action="store_true", help="write summary.json only")
+    parser.add_argument(
+        "--output",
+        "--out",
+        dest="output",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where to write summary.json and figures (default: RUN_DIR; an earlier "
+        "analysis there is replaced)",
+    )
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from gdynbook.workflow import analyze_run
+
+    summary = analyze_run(
+        args.run_dir,
+        output=args.output,
+        lags_ps=args.lags_ps,
+        ck_lag_ps=args.ck_lag_ps,
+        n_bootstrap=args.bootstrap,
+        figures=not args.no_figures,
+    )
+    timescales = ", ".join(
+        f"{t:.3g} ± {e:.2g}"
+        for t, e in zip(summary["timescales_ps"], summary["timescales_err_ps"], strict=True)
+    )
+    print(f"at τ = {summary['lag_ps']:g} ps: implied timescales (ps) {timescales}")
+    print("populations " + " / ".join(f"{p:.3f}" for p in summary["populations"]))
+    print(
+        f"CK test {'passes' if summary['ck_passes'] else 'FAILS'} "
+        f"(largest deviation {summary['ck_max_deviation']:.3f})"
+    )
+    for hint in summary["hints"]:
+        print(f"note: {hint}")
+    print(f"written to {(args.output or args.run_dir) / 'summary.json'}")
+    return 0
+
+
 def _add_toy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--regime",
@@ -308,6 +476,18 @@ SUBCOMMANDS: list[Subcommand] = [
         run=_run_simulate,
     ),
     Subcommand(
+        name="train",
+        help="train a GDyNet on your own trajectories into a run directory",
+        add_arguments=_add_train_arguments,
+        run=_run_train,
+    ),
+    Subcommand(
+        name="analyze",
+        help="implied timescales, CK test and populations of a trained run directory",
+        add_arguments=_add_analyze_arguments,
+        run=_run_analyze,
+    ),
+    Subcommand(
         name="toy",
         help="the toy system end to end: simulate, train GDyNet and a baseline, analyse",
         add_arguments=_add_toy_arguments,
@@ -346,7 +526,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args))
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, MemoryError) as exc:
+        print(f"gdynbook {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        from gdynbook.train import TrainingError  # torch is loaded by then
+
+        if not isinstance(exc, TrainingError):
+            raise
         print(f"gdynbook {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

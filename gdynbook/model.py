@@ -267,7 +267,7 @@ class GDyNetConfig:
     cutoff: float = 7.0
     gaussian_step: float = 0.2
     conv: str = "gdynet"
-    node_selection: str | None = None  # e.g. "heavy": leave H out of the graph
+    node_selection: str | list[int] | None = None  # "heavy": no H; or atom indices
 
 
 class GDyNet(nn.Module):
@@ -289,8 +289,9 @@ class GDyNet(nn.Module):
         Spacing and width (Å) of the Gaussian distance expansion.
     conv : {"gdynet", "cgcnn"}
         Convolution type.
-    node_selection : {None, "heavy"}
-        ``"heavy"`` builds graphs from non-hydrogen atoms (plus the targets).
+    node_selection : None, "heavy" or list of int
+        Atoms allowed as graph nodes besides the targets: all (None), non-hydrogen
+        atoms (``"heavy"``), or these 0-based atom indices.
     backend : {"torch", "dgl"}
         Implementation of the convolutions; the parameters are the same.
     """
@@ -305,14 +306,18 @@ class GDyNet(nn.Module):
         cutoff: float = 7.0,
         gaussian_step: float = 0.2,
         conv: str = "gdynet",
-        node_selection: str | None = None,
+        node_selection: str | list[int] | None = None,
         backend: str = "torch",
     ) -> None:
         super().__init__()
         if n_states < 2:
             raise ValueError("a GDyNet needs at least 2 states.")
-        if node_selection not in (None, "heavy"):
-            raise ValueError("node_selection must be None or 'heavy'.")
+        if isinstance(node_selection, str) and node_selection != "heavy":
+            raise ValueError("node_selection must be None, 'heavy' or a list of atom indices.")
+        if node_selection is not None and not isinstance(node_selection, str):
+            node_selection = [int(i) for i in np.asarray(node_selection).reshape(-1)]
+            if not node_selection or min(node_selection) < 0:
+                raise ValueError("node_selection must list non-negative atom indices.")
         self.config = GDyNetConfig(
             n_states,
             atom_fea_len,
@@ -357,6 +362,13 @@ class GDyNet(nn.Module):
             selection = None
             if self.config.node_selection == "heavy":
                 selection = np.flatnonzero(traj.atom_types > 1)
+            elif self.config.node_selection is not None:
+                selection = np.asarray(self.config.node_selection, dtype=np.int64)
+                if selection.max() >= traj.n_atoms:
+                    raise ValueError(
+                        f"node_selection names atom {selection.max()}, but the trajectory "
+                        f"has {traj.n_atoms} atoms."
+                    )
             stores.append(
                 build_graphs(
                     traj,

@@ -505,6 +505,8 @@ def load_trajectory(
         if not p.is_file():
             raise FileNotFoundError(f"trajectory file {str(p)!r} does not exist.")
 
+    for p in paths:
+        _check_format(p)
     if all(p.suffix == ".npz" for p in paths):
         chunks = [_load_gdynet_npz(p, target=target, time_step_ps=time_step_ps) for p in paths]
     elif any(p.suffix == ".npz" for p in paths):
@@ -514,6 +516,20 @@ def load_trajectory(
             paths, topology=topology, target=target, time_step_ps=time_step_ps
         )
     return _join_chunks(chunks, paths)
+
+
+def _check_format(path: Path) -> None:
+    """Refuse a file whose extension neither gdynbook nor mdtraj knows."""
+    from mdtraj.formats.registry import FormatRegistry
+
+    known = set(FormatRegistry.loaders) | {".npz"}
+    name = path.name.lower()
+    if not any(name.endswith(suffix) for suffix in known):
+        raise TrajectoryError(
+            f"unknown trajectory format {path.suffix!r} ({path.name}): gdynbook reads "
+            f"traj.npz and what mdtraj reads ({', '.join(sorted(known))}). Convert the "
+            "file, or rename it if the extension is wrong."
+        )
 
 
 def _load_gdynet_npz(

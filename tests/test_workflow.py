@@ -1,0 +1,158 @@
+"""`gdynbook train` / `gdynbook analyze` on a system with one known slow process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdynbook.cli import main
+from gdynbook.koopman import estimate_koopman
+from gdynbook.markov import one_hot
+from gdynbook.systems.dimers import DimerSimulation, bond_states, simulate_dimers
+from gdynbook.workflow import analyze_run, lag_in_frames, train_run
+
+SETTINGS = DimerSimulation(n_frames=1500, n_replicas=4, seed=3)
+
+
+@pytest.fixture(scope="module")
+def dimer_files(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The dimer system written as DCD + PDB and as traj.npz, one file per replica."""
+    folder = tmp_path_factory.mktemp("dimers")
+    trajectories = simulate_dimers(SETTINGS)
+    dcd, npz = [], []
+    for i, traj in enumerate(trajectories):
+        md = traj.to_mdtraj()
+        md.save_dcd(str(folder / f"run{i}.dcd"))
+        dcd.append(str(folder / f"run{i}.dcd"))
+        npz.append(str(traj.save(folder / f"run{i}.npz")))
+    md[0].save_pdb(str(folder / "top.pdb"))
+    return {"folder": folder, "dcd": dcd, "npz": npz, "pdb": str(folder / "top.pdb"),
+            "trajectories": trajectories}
+
+
+def reference_model(trajectories: list, lag_frames: int):
+    labels = [one_hot(bond_states(t, SETTINGS), 2) for t in trajectories]
+    return estimate_koopman(labels, lag_frames, time_step_ps=1.0)
+
+
+def test_train_and_analyze_from_dcd_recover_the_bond_process(dimer_files, capsys) -> None:
+    run = dimer_files["folder"] / "run"
+    assert main(["train", *dimer_files["dcd"], "--topology", dimer_files["pdb"],
+                 "--target", "element Na", "--time-step-ps", "1", "--n-states", "2",
+                 "--lag-ps", "5", "--layers", "1", "--epochs", "10", "--no-progress",
+                 "--output", str(run)]) == 0
+    assert "gdynbook analyze" in capsys.readouterr().out
+    assert main(["analyze", str(run), "--ck-lag-ps", "10", "--bootstrap", "30"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    reference = reference_model(dimer_files["trajectories"], 10)
+    # ground truth from the bond lengths, not from the network
+    t_ref = reference.timescales()[0]
+    assert abs(summary["timescales_ps"][0] - t_ref) < 0.25 * t_ref
+    assert summary["timescales_err_ps"][0] > 0
+    np.testing.assert_allclose(sorted(summary["populations"]),
+                               sorted(reference.populations), atol=0.05)
+    assert summary["vamp2_validation"] > 1.3
+    for name in ("implied_timescales.png", "ck_test.png", "eigenvectors.png", "training.png"):
+        assert (run / name).stat().st_size > 0
+    with np.load(run / "predictions.npz") as stored:
+        assert stored["trajectory_000"].shape == (SETTINGS.n_frames, SETTINGS.n_dimers, 2)
+
+
+def test_a_third_state_finds_no_second_slow_process(dimer_files, tmp_path: Path) -> None:
+    trajectories = dimer_files["trajectories"]
+    train_run(trajectories, tmp_path, n_states=3, lag_ps=5.0, n_conv=1, n_epochs=10,
+              progress=False)
+    summary = analyze_run(tmp_path, ck_lag_ps=10.0, n_bootstrap=0, figures=False)
+    slow, second = summary["timescales_ps"][:2]
+    assert not second > slow / 3  # NaN or much faster: one slow process, not two
+
+
+def test_npz_input_and_the_run_directory_is_not_overwritten(dimer_files, capsys) -> None:
+    run = dimer_files["folder"] / "npz-run"
+    args = ["train", *dimer_files["npz"][:3], "--n-states", "2", "--lag-ps", "5",
+            "--layers", "1", "--epochs", "1", "--no-progress", "--output", str(run)]
+    assert main(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["n_trajectories"] == 3 and config["lag_frames"] == 5
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--lag-ps", "2.5"], "whole number of frames"),
+        (["--lag-ps", "5000"], "lag"),
+        (["--target", "element Xe"], "select"),
+        (["--n-states", "1"], "at least 2"),
+        (["--graph-atoms", "element Xe"], "selects no atoms"),
+    ],
+)
+def test_clear_errors(dimer_files, tmp_path: Path, capsys, extra, message) -> None:
+    args = ["train", *dimer_files["dcd"][:2], "--topology", dimer_files["pdb"],
+            "--target", "element Na", "--time-step-ps", "1", "--n-states", "2",
+            "--lag-ps", "5", "--epochs", "1", "--no-progress", "--output", str(tmp_path / "r")]
+    for i in range(0, len(extra), 2):
+        if extra[i] in args:
+            args[args.index(extra[i]) + 1] = extra[i + 1]
+        else:
+            args += extra[i : i + 2]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r" / "predictions.npz").exists()
+
+
+def test_unknown_format_non_periodic_file_and_missing_run(tmp_path: Path, capsys) -> None:
+    odd = tmp_path / "run.xyz123"
+    odd.write_text("not a trajectory\n")
+    assert main(["train", str(odd), "--n-states", "2", "--lag-ps", "1",
+                 "--target", "0", "--output", str(tmp_path / "a")]) == 2
+    assert "unknown trajectory format" in capsys.readouterr().err
+    import mdtraj
+
+    top = mdtraj.Topology()
+    chain = top.add_chain()
+    for name in ("Na", "Cl"):
+        residue = top.add_residue(name, chain)
+        top.add_atom(name, mdtraj.element.get_by_symbol(name), residue)
+    mdtraj.Trajectory(np.random.default_rng(0).random((20, 2, 3)), top).save_pdb(
+        str(tmp_path / "gas.pdb"))  # no unit cell
+    assert main(["train", str(tmp_path / "gas.pdb"), "--n-states", "2", "--lag-ps", "1",
+                 "--target", "0", "--time-step-ps", "1", "--output", str(tmp_path / "b")]) == 2
+    assert "cell" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "nothing")]) == 2
+    assert "gdynbook train" in capsys.readouterr().err
+
+
+def test_out_of_memory_is_explained(dimer_files, tmp_path: Path, monkeypatch) -> None:
+    import gdynbook.train
+
+    def exhausted(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(gdynbook.train, "fit", exhausted)
+    with pytest.raises(MemoryError, match="smaller --batch-size"):
+        train_run(dimer_files["trajectories"][:2], tmp_path, n_states=2, lag_ps=5.0,
+                  progress=False)
+
+
+def test_lag_in_frames() -> None:
+    assert lag_in_frames(5.0, 0.5) == 10
+    with pytest.raises(ValueError, match="positive"):
+        lag_in_frames(0.0, 1.0)
+
+
+def test_same_seed_same_predictions(dimer_files, tmp_path: Path) -> None:
+    from gdynbook.workflow import load_predictions
+
+    for name in ("a", "b"):
+        train_run(dimer_files["trajectories"][:3], tmp_path / name, n_states=2, lag_ps=5.0,
+                  n_conv=1, n_epochs=1, pairs_per_epoch=500, progress=False)
+    first, second = load_predictions(tmp_path / "a")[0], load_predictions(tmp_path / "b")[0]
+    for x, y in zip(first, second, strict=True):
+        np.testing.assert_array_equal(x, y)
