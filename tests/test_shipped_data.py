@@ -74,3 +74,12 @@ def test_li_solvation_is_in_the_measured_range_and_stationary() -> None:
             assert abs(first - second) < tolerance, (run.path.name, key, first, second)
         r, g, _ = radial_distribution(run.traj[::5], run.li_index, run.ether_o_index, 4.0)
         assert 1.9 < r[np.argmax(g)] < 2.25
+
+
+def test_readme_checksum_table_is_current() -> None:
+    from gdynbook.systems.peo_litfsi.runs import CHECKSUMS_BEGIN, CHECKSUMS_END, checksum_table
+
+    text = (data.data_dir() / "README.md").read_text()
+    block = text.split(CHECKSUMS_BEGIN, 1)[1].split(CHECKSUMS_END, 1)[0].strip()
+    expected = checksum_table(ROOT) if ROOT.is_dir() else ""
+    assert block == expected.strip(), "refresh data/README.md with update_readme_checksums"
