@@ -53,7 +53,7 @@ def _check_frame(coords: np.ndarray, lattice: np.ndarray) -> tuple[np.ndarray, n
 def image_range(lattice: np.ndarray, cutoff: float) -> np.ndarray:
     """How many cells to go out along each lattice vector to cover ``cutoff`` (Å).
 
-    The spacing of lattice planes normal to reciprocal vector i is dᵢ = 1/|bᵢ*|; images
+    The spacing of lattice planes normal to reciprocal vector i is dᵢ = 1/‖bᵢ*‖; images
     up to ⌈cutoff/dᵢ⌉ cells away can hold a neighbour of an atom inside the cell.
     """
     reciprocal = np.linalg.inv(lattice)  # columns are the reciprocal vectors b_i*

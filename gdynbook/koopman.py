@@ -487,7 +487,7 @@ class CKTest:
     predicted_lower, predicted_upper, estimated_lower, estimated_upper : numpy.ndarray
         Bootstrap interval bounds (NaN without a bootstrap).
     max_deviation : float
-        Largest |predicted − estimated| over all entries and steps.
+        Largest absolute difference of predicted and estimated entries over all entries and steps.
     passes : bool
         Whether every estimated entry lies within ``tolerance`` of the prediction,
         with ``tolerance`` = max(atol, z·σ) for the combined bootstrap σ of the entry.
@@ -531,8 +531,8 @@ def ck_test(
     time_step_ps : float
         Time between frames, ps.
     atol, z : float
-        Pass criterion: every |K(τ)ⁿ − K(nτ)| entry ≤ max(atol, z σ), σ combining the
-        bootstrap standard deviations of both.
+        Pass criterion: every entry of K(τ)ⁿ and K(nτ) differs by at most
+        max(atol, z σ), σ combining the bootstrap standard deviations of both.
     """
     runs = as_trajectory_list(probs)
     steps = np.arange(1, int(n_steps) + 1)

@@ -21,9 +21,9 @@ reported the score *without* the +1, so its VAMP-2 for n softmax states lies in
 
 Inverse square roots use a symmetric eigen-decomposition with one of three
 regularisations for the (always) rank-deficient covariances of softmax outputs:
-``trunc`` drops eigenvalues ≤ ε, ``regularize`` adds ε to the matrix and takes |λ|,
-``clamp`` raises eigenvalues below ε to ε. All of this runs in float64 whatever the
-input dtype, with TF32 switched off on GPUs.
+``trunc`` drops eigenvalues ≤ ε, ``regularize`` adds ε to the matrix and takes the
+absolute values of the eigenvalues, ``clamp`` raises eigenvalues below ε to ε. All of
+this runs in float64 whatever the input dtype, with TF32 switched off on GPUs.
 """
 
 from __future__ import annotations
