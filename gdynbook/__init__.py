@@ -26,11 +26,15 @@ _SUBMODULES = {
     "markov",
     "model",
     "plots",
+    "states",
     "systems",
+    "toy_job",
     "train",
     "trajectory",
     "transport",
     "vamp",
+    "viewer",
+    "workflow",
 }
 _EXPORTS = {
     "Trajectory": "trajectory",
@@ -41,6 +45,9 @@ _EXPORTS = {
     "predict": "train",
     "estimate_koopman": "koopman",
     "vamp_score": "vamp",
+    "fit_simplex": "states",
+    "train_run": "workflow",
+    "analyze_run": "workflow",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS), *sorted(_SUBMODULES)]
