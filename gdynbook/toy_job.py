@@ -298,7 +298,6 @@ class ToyReference:
 def toy_reference(trajectories: list[Trajectory], lag_frames: int) -> ToyReference:
     """Core-set labels, the two-state Markov model and the 12-hole rates of ``trajectories``."""
     labels, in_core, first_frame = [], [], []
-    visits = 0
     a = float(trajectories[0].lattices[0][0, 0])
     for traj in trajectories:
         li = traj.coords[:, traj.target_index[0]]
@@ -310,7 +309,6 @@ def toy_reference(trajectories: list[Trajectory], lag_frames: int) -> ToyReferen
         labels.append(site_type[start:])
         in_core.append(core[start:])
         first_frame.append(start)
-        visits += int(((np.diff(site_type[start:]) != 0) & (site_type[start + 1 :] == 1)).sum())
     model = estimate_koopman(
         [one_hot(run, 2) for run in labels if run.size > lag_frames],
         lag_frames,
@@ -325,7 +323,7 @@ def toy_reference(trajectories: list[Trajectory], lag_frames: int) -> ToyReferen
         k_tet_to_oct=float(k_to),
         k_oct_to_tet=float(k_ot),
         spectrum=exact_hole_spectrum(k_to, k_ot),
-        n_oct_visits=visits,
+        n_oct_visits=count_oct_visits(trajectories),
     )
 
 
