@@ -26,6 +26,8 @@ from gdynbook.trajectory import Trajectory, check_trajectory_list
 
 PREDICTIONS = "predictions.npz"
 CONFIG = "config.json"
+#: Version of the run-directory layout; ``analyze`` refuses other versions.
+RUN_FORMAT = 1
 CHECKPOINT = "model.pt"
 SUMMARY = "summary.json"
 
@@ -142,7 +144,11 @@ def train_run(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     validation = [v for v in history.validation_score if np.isfinite(v)]
+    from gdynbook import __version__
+
     config = {
+        "format": RUN_FORMAT,
+        "gdynbook_version": __version__,
         "n_states": n_states,
         "lag_ps": lag_frames * dt,
         "lag_frames": lag_frames,
@@ -271,6 +277,12 @@ def analyze_run(
     out = Path(run_dir)
     probabilities, dt, train_lag = load_predictions(out)
     config = json.loads((out / CONFIG).read_text()) if (out / CONFIG).is_file() else {}
+    if config.get("format", RUN_FORMAT) != RUN_FORMAT:
+        raise ValueError(
+            f"{out} was written by gdynbook {config.get('gdynbook_version', '?')} in run format "
+            f"{config.get('format')}; this version reads format {RUN_FORMAT}. Re-run "
+            "`gdynbook train` with this version."
+        )
     shortest = min(p.shape[0] for p in probabilities)
     ck_lag = train_lag if ck_lag_ps is None else lag_in_frames(ck_lag_ps, dt, "CK lag")
     if ck_lag * 2 >= shortest:

@@ -81,6 +81,11 @@ def test_npz_input_and_the_run_directory_is_not_overwritten(dimer_files, capsys)
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0
+    # a run directory from an incompatible version is refused with a clear message
+    config["format"] = 99
+    (run / "config.json").write_text(json.dumps(config))
+    assert main(["analyze", str(run)]) == 2
+    assert "Re-run `gdynbook train`" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
