@@ -161,3 +161,26 @@ def test_same_seed_same_predictions(dimer_files, tmp_path: Path) -> None:
     first, second = load_predictions(tmp_path / "a")[0], load_predictions(tmp_path / "b")[0]
     for x, y in zip(first, second, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_train_with_the_dgl_backend(dimer_files, tmp_path: Path, capsys) -> None:
+    """`--backend dgl` trains the same layer; its checkpoint predicts the same with torch."""
+    import os
+
+    from gdynbook.model import dgl_available
+    from gdynbook.train import load, predict
+    from gdynbook.workflow import load_predictions
+
+    if not dgl_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("DGL is part of the dev install and must import in CI.")
+        pytest.skip("DGL is not installed (optional outside CI).")
+    run = tmp_path / "dgl-run"
+    assert main(["train", *dimer_files["npz"][:2], "--n-states", "2", "--lag-ps", "5",
+                 "--layers", "2", "--epochs", "1", "--pairs-per-epoch", "400",
+                 "--backend", "dgl", "--no-progress", "--output", str(run)]) == 0
+    stored = load_predictions(run)[0]
+    model, _ = load(run / "model.pt", backend="torch")
+    again = predict(model, dimer_files["trajectories"][:2])
+    for x, y in zip(stored, again, strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-5)
