@@ -184,3 +184,25 @@ def test_train_with_the_dgl_backend(dimer_files, tmp_path: Path, capsys) -> None
     again = predict(model, dimer_files["trajectories"][:2])
     for x, y in zip(stored, again, strict=True):
         np.testing.assert_allclose(x, y, atol=1e-5)
+
+
+def test_train_from_scaled_lammps_dumps_matches_npz(dimer_files, tmp_path: Path) -> None:
+    """LAMMPS dumps with scaled (fractional) coordinates train like the same data as npz."""
+    from gdynbook.workflow import load_predictions
+    from tests.test_trajectory import write_lammps_dump
+
+    dumps = []
+    for i, traj in enumerate(dimer_files["trajectories"][:2]):
+        dumps.append(str(tmp_path / f"run{i}.lammpstrj"))
+        write_lammps_dump(Path(dumps[-1]), traj[:400], scaled=True)
+    common = ["--n-states", "2", "--lag-ps", "5", "--layers", "1", "--epochs", "1",
+              "--pairs-per-epoch", "300", "--no-progress"]
+    assert main(["train", *dumps, "--topology", dimer_files["pdb"], "--target", "element Na",
+                 "--time-step-ps", "1", *common, "--output", str(tmp_path / "dump")]) == 0
+    npz = []
+    for i, traj in enumerate(dimer_files["trajectories"][:2]):
+        npz.append(str(traj[:400].save(tmp_path / f"run{i}.npz")))
+    assert main(["train", *npz, *common, "--output", str(tmp_path / "npz")]) == 0
+    for x, y in zip(load_predictions(tmp_path / "dump")[0], load_predictions(tmp_path / "npz")[0],
+                    strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-3)
