@@ -44,6 +44,12 @@ def view_trajectory(
         raise ImportError(
             "view_trajectory needs nglview: pip install 'gdynbook[notebooks]'."
         ) from exc
+    import sys
+
+    if "google.colab" in sys.modules:  # Colab shows ipywidgets only with this switched on
+        from google.colab import output
+
+        output.enable_custom_widget_manager()
     shown = traj[frames] if frames is not None else traj
     if wrap:
         shown = shown.wrap()
