@@ -131,7 +131,7 @@ def neighbor_lists(
         found_dist = np.take_along_axis(dist, found, axis=1)
         found_atom = image_atom[found]
     else:
-        tree = cKDTree(image_pos)
+        tree = cKDTree(image_pos, leafsize=32, balanced_tree=False, compact_nodes=False)
         k_eff = min(k, image_pos.shape[0])
         found_dist, found = tree.query(query, k=k_eff, distance_upper_bound=cutoff, workers=workers)
         found_dist = found_dist.reshape(len(centers), k_eff)
