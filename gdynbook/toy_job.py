@@ -323,19 +323,24 @@ def toy_reference(trajectories: list[Trajectory], lag_frames: int) -> ToyReferen
         k_tet_to_oct=float(k_to),
         k_oct_to_tet=float(k_ot),
         spectrum=exact_hole_spectrum(k_to, k_ot),
-        n_oct_visits=count_oct_visits(trajectories),
+        n_oct_visits=sum(_oct_entries(run) for run in labels),
     )
+
+
+def _oct_entries(site_type: np.ndarray) -> int:
+    """Entries into an octahedral core in one replica's core-set labels (−1: unknown)."""
+    known = site_type[site_type >= 0]
+    return int(((np.diff(known) != 0) & (known[1:] == 1)).sum())
 
 
 def count_oct_visits(trajectories: list[Trajectory]) -> int:
     """Entries of the Li into an octahedral core set, summed over replicas."""
-    visits = 0
-    for traj in trajectories:
-        a = float(traj.lattices[0][0, 0])
-        site_type, _ = core_set_labels(traj.coords[:, traj.target_index[0]], a)
-        site_type = site_type[site_type >= 0]
-        visits += int(((np.diff(site_type) != 0) & (site_type[1:] == 1)).sum())
-    return visits
+    return sum(
+        _oct_entries(
+            core_set_labels(traj.coords[:, traj.target_index[0]], float(traj.lattices[0][0, 0]))[0]
+        )
+        for traj in trajectories
+    )
 
 
 # ---------------------------------------------------------------------- evaluation
