@@ -357,3 +357,53 @@ def plot_toy_cell(traj: Trajectory, n_frames: int | None = 400, ax: Axes | None 
     ax.set_box_aspect((1, 1, 1))
     ax.legend(frameon=False, fontsize=8, loc="upper left")
     return ax
+
+
+def plot_charge_integral(
+    radii_a: np.ndarray, curves: dict[str, np.ndarray], ax: Axes | None = None
+) -> Axes:
+    """Net formal charge within r of a Li⁺ against r, one line per group of samples."""
+    ax = _axis(ax, (5.0, 3.4))
+    for name, values in curves.items():
+        ax.plot(radii_a, values, lw=1.5, label=name)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.axhline(1, color="0.8", lw=0.8, ls=":")
+    ax.set_xlabel("r (Å)")
+    ax.set_ylabel("net formal charge within r (e)")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_displacement_correlations(
+    lags_ps: np.ndarray, per_trajectory: Sequence[np.ndarray], fit_window_ps: tuple[float, float]
+) -> Figure:
+    """Self MSDs (left, log–log with a slope-1 guide) and collective correlations (right).
+
+    ``per_trajectory`` holds the (5, n_lags) arrays of
+    :func:`gdynbook.transference.displacement_correlations`, one per trajectory; thin lines
+    are trajectories, thick lines their mean. The shaded band is the fit window.
+    """
+    stacked = np.stack(per_trajectory)
+    mean = stacked.mean(axis=0)
+    fig, (ax_self, ax_coll) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for row, name, colour in ((3, "Li⁺", "C0"), (4, "TFSI⁻", "C1")):
+        ax_self.loglog(lags_ps, mean[row], color=colour, lw=2, label=f"self MSD {name}")
+    guide = mean[3, 0] * lags_ps / lags_ps[0]
+    ax_self.loglog(lags_ps, guide, color="0.5", ls=":", label="∝ t (diffusive)")
+    ax_self.set_xlabel("lag (ps)")
+    ax_self.set_ylabel("MSD (Å²)")
+    ax_self.legend(frameon=False, fontsize=8)
+    names = ("⟨ΔR₊·ΔR₊⟩", "⟨ΔR₋·ΔR₋⟩", "⟨ΔR₊·ΔR₋⟩")
+    for row, name in enumerate(names):
+        colour = f"C{row + 2}"
+        for series in stacked:
+            ax_coll.plot(lags_ps, series[row], color=colour, lw=0.5, alpha=0.5)
+        ax_coll.plot(lags_ps, mean[row], color=colour, lw=2, label=name)
+    for ax in (ax_self, ax_coll):
+        ax.axvspan(*fit_window_ps, color="0.9", zorder=0)
+    ax_coll.axhline(0, color="0.5", lw=0.8)
+    ax_coll.set_xlabel("lag (ps)")
+    ax_coll.set_ylabel("collective correlation (Å²)")
+    ax_coll.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

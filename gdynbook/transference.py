@@ -493,8 +493,28 @@ def _slope_over_window(series: np.ndarray, lags: np.ndarray, time_step_ps: float
     return float(np.polyfit(lags * time_step_ps, series, 1)[0])
 
 
-def _correlations(cation: np.ndarray, anion: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """⟨ΔR₊·ΔR₊⟩, ⟨ΔR₋·ΔR₋⟩, ⟨ΔR₊·ΔR₋⟩, self MSD₊, MSD₋ at each lag (averaged over origins)."""
+def displacement_correlations(
+    cation: np.ndarray, anion: np.ndarray, lags: np.ndarray | Sequence[int]
+) -> np.ndarray:
+    """Collective and self displacement correlations of one trajectory, Å².
+
+    Parameters
+    ----------
+    cation, anion : numpy.ndarray, shape (n_frames, n_ions, 3)
+        Unwrapped ion centres, Å.
+    lags : sequence of int
+        Lags in frames.
+
+    Returns
+    -------
+    numpy.ndarray, shape (5, len(lags))
+        Rows: ⟨ΔR₊·ΔR₊⟩, ⟨ΔR₋·ΔR₋⟩, ⟨ΔR₊·ΔR₋⟩ (collective, ΔR = sum over the ions of a
+        species), and the self mean-squared displacements of one cation and one anion;
+        each averaged over time origins. Divided by 6 t, each gives L V k_B T or D.
+    """
+    lags = np.asarray(lags, dtype=np.int64)
+    if (lags < 1).any() or (lags >= cation.shape[0]).any():
+        raise ValueError(f"lags must lie in 1 … {cation.shape[0] - 1} frames for this trajectory.")
     total_cation = cation.sum(axis=1)
     total_anion = anion.sum(axis=1)
     rows = np.empty((5, lags.size))
@@ -624,7 +644,7 @@ def onsager_coefficients(
 
     samples = np.empty((len(pieces), 5))
     for row, (c, a) in enumerate(pieces):
-        correlations = _correlations(c, a, lags)
+        correlations = displacement_correlations(c, a, lags)
         samples[row] = [
             _slope_over_window(series, lags, time_step_ps) / 6.0 for series in correlations
         ]

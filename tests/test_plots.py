@@ -59,3 +59,18 @@ def test_koopman_plots_show_the_numbers() -> None:
     fig = plot_eigenvectors(model)
     assert len(fig.axes) == 2
     plt.close("all")
+
+
+def test_transference_figures_draw_every_series() -> None:
+    from gdynbook.plots import plot_charge_integral, plot_displacement_correlations
+
+    radii = np.linspace(1, 8, 15)
+    ax = plot_charge_integral(radii, {"a": np.ones(15), "b": np.zeros(15)})
+    assert len(ax.lines) == 2 + 2  # two curves and the 0 / +1 guides
+    lags = np.array([5.0, 10.0, 50.0])
+    runs = [np.abs(np.random.default_rng(k).normal(size=(5, 3))) + 1 for k in range(3)]
+    fig = plot_displacement_correlations(lags, runs, (10.0, 50.0))
+    self_ax, collective_ax = fig.axes
+    assert len(self_ax.lines) == 3
+    assert len(collective_ax.lines) == 3 * (3 + 1) + 1  # thin + mean per series, zero line
+    np.testing.assert_allclose(collective_ax.lines[3].get_ydata(), np.mean(runs, 0)[0])

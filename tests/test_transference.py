@@ -285,3 +285,28 @@ def test_formal_charges_of_the_peo_litfsi_topology() -> None:
     peo_only = topology.subset(topology.select("resname PEO"))
     with pytest.raises(TrajectoryError, match="no ion"):
         formal_charges(peo_only)
+
+
+def test_displacement_correlations_match_explicit_loops() -> None:
+    from gdynbook.transference import displacement_correlations
+
+    rng = np.random.default_rng(11)
+    cation = rng.normal(size=(12, 3, 3)).cumsum(axis=0)
+    anion = rng.normal(size=(12, 3, 3)).cumsum(axis=0)
+    lags = [1, 4, 7]
+    result = displacement_correlations(cation, anion, lags)
+    for k, lag in enumerate(lags):
+        pp = mm = pm = sp = sm = 0.0
+        origins = 12 - lag
+        for t in range(origins):
+            dc = cation[t + lag] - cation[t]
+            da = anion[t + lag] - anion[t]
+            pp += dc.sum(0) @ dc.sum(0)
+            mm += da.sum(0) @ da.sum(0)
+            pm += dc.sum(0) @ da.sum(0)
+            sp += np.sum(dc * dc) / 3
+            sm += np.sum(da * da) / 3
+        expected = np.array([pp, mm, pm, sp, sm]) / origins
+        np.testing.assert_allclose(result[:, k], expected)
+    with pytest.raises(ValueError, match="lags must lie"):
+        displacement_correlations(cation, anion, [12])
