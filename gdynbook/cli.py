@@ -468,6 +468,66 @@ def _run_toy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder with the run-NN directories (default: the shipped data/peo_litfsi)",
+    )
+    parser.add_argument(
+        "--states",
+        type=int,
+        nargs="+",
+        default=[2, 3, 4],
+        help="numbers of states to cross-validate (one value: skip cross-validation)",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="ensemble seeds")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 15)")
+    parser.add_argument("--lag-ps", type=float, default=None, help="training lag (default 100)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_output_argument(parser, default="peo-results")
+
+
+def _run_peo(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from gdynbook import data
+    from gdynbook.peo_job import PeoTraining, run_peo_job
+
+    if any(n < 2 for n in args.states):
+        raise ValueError("--states must be numbers of states of at least 2.")
+    output = prepare_output_dir(args.output, args.overwrite, ["summary.json"])
+    training = PeoTraining()
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ValueError("--epochs must be at least 1.")
+        training = replace(training, n_epochs=args.epochs)
+    if args.lag_ps is not None:
+        training = replace(training, lag_ps=args.lag_ps)
+    root = args.data if args.data is not None else data.data_dir() / "peo_litfsi"
+    summary = run_peo_job(
+        root,
+        output,
+        candidates=args.states,
+        seeds=args.seeds,
+        n_states=args.states[0] if len(args.states) == 1 else None,
+        training=training,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    cv = summary["cross_validation"]
+    if cv is not None:
+        for n, (mean, sem) in cv["scores"].items():
+            print(f"{n} states: held-out VAMP-2 {mean:.3f} ± {sem:.3f}")
+    print(f"chosen: {summary['n_states']} states at a lag of {training.lag_ps:g} ps")
+    agreement = ", ".join(f"{a:.3f}" for a in summary["agreement_with_seed0"])
+    print(f"seeds agree with seed {summary['seeds'][0]} on {agreement} of the samples")
+    print(f"written to {output}")
+    return 0
+
+
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand(
         name="simulate",
@@ -492,6 +552,12 @@ SUBCOMMANDS: list[Subcommand] = [
         help="the toy system end to end: simulate, train GDyNet and a baseline, analyse",
         add_arguments=_add_toy_arguments,
         run=_run_toy,
+    ),
+    Subcommand(
+        name="peo",
+        help="PEO/LiTFSI: choose the number of Li⁺ states on held-out runs, train a seed ensemble",
+        add_arguments=_add_peo_arguments,
+        run=_run_peo,
     ),
     Subcommand(
         name="convert",

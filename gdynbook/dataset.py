@@ -93,6 +93,50 @@ class TrajectoryDataset:
                     self.splits["test"].append(Segment(index, val_end, n_frames))
             self.split_by = "time blocks"
 
+    @classmethod
+    def from_segments(
+        cls,
+        trajectories: Sequence[Trajectory],
+        splits: dict[str, list[Segment]],
+        split_by: str = "explicit segments",
+    ) -> TrajectoryDataset:
+        """A dataset with the segments chosen by the caller (e.g. whole held-out runs).
+
+        Parameters
+        ----------
+        trajectories : list of Trajectory
+        splits : dict
+            ``"train"`` (required), ``"validation"`` and ``"test"`` lists of
+            :class:`Segment`; segments may not overlap.
+        split_by : str
+            How the split was made, for the record.
+        """
+        dataset = cls.__new__(cls)
+        dataset.trajectories = check_trajectory_list(trajectories)
+        dataset.splits = {
+            name: list(splits.get(name, [])) for name in ("train", "validation", "test")
+        }
+        if not dataset.splits["train"]:
+            raise ValueError("from_segments needs at least one training segment.")
+        taken: dict[int, list[tuple[int, int]]] = {}
+        for segments in dataset.splits.values():
+            for seg in segments:
+                if not 0 <= seg.trajectory < len(dataset.trajectories):
+                    raise ValueError(f"segment {seg} names a trajectory that does not exist.")
+                if not 0 <= seg.start < seg.stop <= dataset.trajectories[seg.trajectory].n_frames:
+                    raise ValueError(f"segment {seg} lies outside its trajectory's frames.")
+                for start, stop in taken.get(seg.trajectory, []):
+                    if seg.start < stop and start < seg.stop:
+                        raise ValueError(f"segment {seg} overlaps another segment.")
+                taken.setdefault(seg.trajectory, []).append((seg.start, seg.stop))
+        total = sum(t.n_frames for t in dataset.trajectories)
+        dataset.validation_fraction = (
+            sum(seg.n_frames for seg in dataset.splits["validation"]) / total
+        )
+        dataset.test_fraction = sum(seg.n_frames for seg in dataset.splits["test"]) / total
+        dataset.split_by = split_by
+        return dataset
+
     @property
     def time_step_ps(self) -> float:
         return self.trajectories[0].time_step_ps

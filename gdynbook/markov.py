@@ -97,3 +97,25 @@ def lump_states(states: np.ndarray, groups: list[list[int]]) -> np.ndarray:
     for label, group in enumerate(groups):
         mapping[group] = label
     return mapping[np.asarray(states)]
+
+
+def milestone(core_labels: np.ndarray) -> np.ndarray:
+    """Core-set (milestoning) labels: outside a core, keep the last core visited.
+
+    Parameters
+    ----------
+    core_labels : numpy.ndarray of int, shape (n_frames,) or (n_frames, n_series)
+        The core a frame lies in, or −1 outside every core.
+
+    Returns
+    -------
+    numpy.ndarray of int, same shape
+        The last core visited up to each frame (−1 before the first core), so that
+        excursions that return without reaching another core are not transitions.
+    """
+    labels = np.asarray(core_labels)
+    frames = np.arange(labels.shape[0]).reshape((-1,) + (1,) * (labels.ndim - 1))
+    last = np.where(labels >= 0, frames, -1)
+    last = np.maximum.accumulate(last, axis=0)
+    taken = np.take_along_axis(labels, np.maximum(last, 0), axis=0)
+    return np.where(last >= 0, taken, -1)

@@ -1,0 +1,413 @@
+"""Learning Li⁺ states in PEO/LiTFSI: held-out runs, the number of states, a seed ensemble.
+
+The chapter "Learning Li⁺ states" and ``gdynbook peo`` use these steps:
+
+* :func:`held_out_split` — training and validation from some runs, whole runs held out;
+* :func:`cross_validate_n_states` — VAMP-2 on held-out runs for each candidate number of
+  states (each run held out in turn);
+* :func:`train_ensemble` — the chosen model trained with several seeds, states matched
+  across seeds by :func:`match_to_reference` (Hungarian assignment);
+* :func:`run_peo_job` — all of it, writing checkpoints, predictions and ``summary.json``.
+
+Units: ps, Å.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdynbook.dataset import Segment, TrajectoryDataset
+from gdynbook.trajectory import Trajectory, check_trajectory_list
+
+
+@dataclass(frozen=True)
+class PeoTraining:
+    """Model and training settings for Li⁺ in PEO/LiTFSI.
+
+    Two graph convolutions over heavy atoms (in PEO most of a Li⁺'s nearest atoms are H)
+    within 6 Å, 12 neighbours; trained at a lag of 100 ps — within the range where the
+    solvation relaxes (tens to hundreds of ps at 423 K) and short enough for ~480 pairs
+    per 2.5 ns run. Measured on one CPU core: ~10 s per epoch over three runs.
+    """
+
+    lag_ps: float = 100.0
+    n_conv: int = 2
+    n_neighbors: int = 12
+    cutoff_a: float = 6.0
+    atom_fea_len: int = 16
+    h_fea_len: int = 16
+    graph_atoms: str = "heavy"
+    n_epochs: int = 15
+    batch_size: int = 128
+    lr: float = 5e-3
+    validation_share: float = 0.2
+    pairs_per_epoch: int | None = None
+
+    def model(self, n_states: int) -> Any:
+        """A fresh GDyNet with these settings (seed torch first for reproducible weights)."""
+        from gdynbook.model import GDyNet
+
+        return GDyNet(
+            n_states=n_states,
+            atom_fea_len=self.atom_fea_len,
+            h_fea_len=self.h_fea_len,
+            n_conv=self.n_conv,
+            n_neighbors=self.n_neighbors,
+            cutoff=self.cutoff_a,
+            node_selection=self.graph_atoms,
+        )
+
+
+def held_out_split(
+    trajectories: Sequence[Trajectory], test_runs: Sequence[int], validation_share: float = 0.2
+) -> TrajectoryDataset:
+    """Hold out whole runs for testing; of every other run, train on the first part and
+    validate (early stopping) on the last ``validation_share`` of its frames.
+
+    Raises
+    ------
+    ValueError
+        If no run is left for training or a test run does not exist.
+    """
+    runs = check_trajectory_list(list(trajectories))
+    test = sorted({int(i) for i in test_runs})
+    if any(not 0 <= i < len(runs) for i in test):
+        raise ValueError(f"test_runs {test} must be run numbers 0 … {len(runs) - 1}.")
+    training = [i for i in range(len(runs)) if i not in test]
+    if not training:
+        raise ValueError("every run is held out: keep at least one run for training.")
+    if not 0 <= validation_share < 1:
+        raise ValueError("validation_share must lie in [0, 1).")
+    splits: dict[str, list[Segment]] = {"train": [], "validation": [], "test": []}
+    for index in training:
+        n_frames = runs[index].n_frames
+        cut = int(round((1 - validation_share) * n_frames))
+        splits["train"].append(Segment(index, 0, cut))
+        if cut < n_frames:
+            splits["validation"].append(Segment(index, cut, n_frames))
+    splits["test"] = [Segment(i, 0, runs[i].n_frames) for i in test]
+    return TrajectoryDataset.from_segments(runs, splits, split_by="held-out runs")
+
+
+def held_out_vamp2(probabilities: Sequence[np.ndarray], lag_frames: int) -> float:
+    """VAMP-2 of state probabilities over the given runs (every target, every pair).
+
+    Parameters
+    ----------
+    probabilities : list of numpy.ndarray, each (n_frames, n_targets, n_states)
+    lag_frames : int
+    """
+    from gdynbook.vamp import vamp_score
+
+    chi_0 = np.concatenate([p[:-lag_frames].reshape(-1, p.shape[-1]) for p in probabilities])
+    chi_t = np.concatenate([p[lag_frames:].reshape(-1, p.shape[-1]) for p in probabilities])
+    return float(vamp_score(chi_0, chi_t))
+
+
+def train_model(
+    trajectories: Sequence[Trajectory],
+    n_states: int,
+    test_runs: Sequence[int],
+    training: PeoTraining | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = False,
+) -> tuple[Any, Any]:
+    """Train one GDyNet with ``test_runs`` held out; returns (model, history)."""
+    import torch
+
+    from gdynbook.train import fit
+    from gdynbook.workflow import lag_in_frames
+
+    training = training or PeoTraining()
+    dataset = held_out_split(trajectories, test_runs, training.validation_share)
+    lag_frames = lag_in_frames(training.lag_ps, dataset.time_step_ps, "training lag")
+    torch.manual_seed(seed)
+    model = training.model(n_states)
+    history = fit(
+        model,
+        dataset,
+        lag_frames=lag_frames,
+        n_epochs=training.n_epochs,
+        batch_size=training.batch_size,
+        lr=training.lr,
+        pairs_per_epoch=training.pairs_per_epoch,
+        seed=seed,
+        device=device,
+        patience=None,
+        progress=progress,
+    )
+    return model, history
+
+
+@dataclass
+class CrossValidation:
+    """Held-out VAMP-2 per candidate number of states and held-out run.
+
+    Attributes
+    ----------
+    rows : list of dict
+        ``n_states``, ``test_run``, ``vamp2_test``, ``vamp2_validation``.
+    """
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def scores(self) -> dict[int, tuple[float, float]]:
+        """Mean held-out VAMP-2 and its standard error per number of states."""
+        out = {}
+        for n in sorted({int(r["n_states"]) for r in self.rows}):
+            values = np.array([r["vamp2_test"] for r in self.rows if r["n_states"] == n])
+            sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else np.nan
+            out[n] = (float(values.mean()), float(sem))
+        return out
+
+    def per_state_gain(self) -> dict[int, tuple[float, float]]:
+        """Held-out VAMP-2 gain of n states over n − 1, paired by held-out run (mean, s.e.)."""
+        ns = sorted({int(r["n_states"]) for r in self.rows})
+        out = {}
+        for smaller, larger in zip(ns[:-1], ns[1:], strict=True):
+            table = {(int(r["n_states"]), int(r["test_run"])): r["vamp2_test"] for r in self.rows}
+            runs = sorted({int(r["test_run"]) for r in self.rows})
+            gain = np.array([table[(larger, k)] - table[(smaller, k)] for k in runs])
+            sem = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else np.nan
+            out[larger] = (float(gain.mean()), float(sem))
+        return out
+
+    def choose(self) -> int:
+        """The most states whose paired gain over one state fewer exceeds two standard
+        errors, going up from the smallest candidate (stop at the first gain that does not).
+
+        A state is kept only when held-out runs reward it clearly; VAMP-2 can only grow
+        with more states on the training data, so the held-out gain is the test.
+        """
+        ns = sorted({int(r["n_states"]) for r in self.rows})
+        chosen = ns[0]
+        for n, (gain, sem) in self.per_state_gain().items():
+            if np.isfinite(sem) and gain > 2 * sem and gain > 0:
+                chosen = n
+            else:
+                break
+        return chosen
+
+
+def cross_validate_n_states(
+    trajectories: Sequence[Trajectory],
+    candidates: Sequence[int] = (2, 3, 4),
+    test_runs: Sequence[int] | None = None,
+    training: PeoTraining | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> CrossValidation:
+    """Train each candidate with each run held out in turn and score the held-out run.
+
+    Parameters
+    ----------
+    trajectories : list of Trajectory
+        Independent runs.
+    candidates : sequence of int
+        Numbers of states to compare.
+    test_runs : sequence of int, optional
+        Runs to hold out, one per fold (default: every run).
+    training : PeoTraining, optional
+    seed : int
+        The same seed for every fit, so candidates differ only in ``n_states``.
+    """
+    from tqdm.auto import tqdm
+
+    from gdynbook.train import predict
+    from gdynbook.workflow import lag_in_frames
+
+    training = training or PeoTraining()
+    runs = check_trajectory_list(list(trajectories))
+    folds = list(range(len(runs))) if test_runs is None else [int(i) for i in test_runs]
+    lag_frames = lag_in_frames(training.lag_ps, runs[0].time_step_ps, "training lag")
+    result = CrossValidation()
+    jobs = [(n, k) for k in folds for n in candidates]
+    for n_states, test_run in tqdm(jobs, desc="cross-validation", disable=not progress):
+        model, history = train_model(runs, n_states, [test_run], training, seed, device)
+        probabilities = predict(model, [runs[test_run]], device=device)
+        result.rows.append(
+            {
+                "n_states": int(n_states),
+                "test_run": int(test_run),
+                "vamp2_test": held_out_vamp2(probabilities, lag_frames),
+                "vamp2_validation": float(history.validation_score[history.best_epoch]),
+            }
+        )
+    return result
+
+
+def match_to_reference(
+    reference: Sequence[np.ndarray], probabilities: Sequence[np.ndarray]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Reorder the states of one model to best agree with a reference model.
+
+    Both are lists of (frames, targets, n_states) arrays over the same samples. The
+    permutation maximises the summed recall of the reference's crisp states (Hungarian
+    assignment). Returns the reordered probabilities and ``mapping`` (state p of the
+    model becomes state ``mapping[p]``).
+    """
+    from gdynbook.states import match_states
+
+    n_states = reference[0].shape[-1]
+    predicted = np.concatenate([np.argmax(p, -1).ravel() for p in probabilities])
+    labels = np.concatenate([np.argmax(p, -1).ravel() for p in reference])
+    mapping = match_states(predicted, labels, n_states)
+    order = np.argsort(mapping)  # column j of the result is the model's state mapped to j
+    return [p[..., order] for p in probabilities], mapping
+
+
+def crisp_agreement(reference: Sequence[np.ndarray], matched: Sequence[np.ndarray]) -> float:
+    """Fraction of samples whose most probable state is the same in both models."""
+    a = np.concatenate([np.argmax(p, -1).ravel() for p in reference])
+    b = np.concatenate([np.argmax(p, -1).ravel() for p in matched])
+    return float(np.mean(a == b))
+
+
+def train_ensemble(
+    trajectories: Sequence[Trajectory],
+    n_states: int,
+    seeds: Sequence[int],
+    test_runs: Sequence[int],
+    training: PeoTraining | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> tuple[list[Any], list[Any], list[list[np.ndarray]]]:
+    """Train one model per seed; predict every run; match states to the first seed.
+
+    Returns
+    -------
+    models, histories : lists, one per seed
+    probabilities : list (per seed) of lists (per run) of (frames, targets, n_states)
+        State order matched to the first seed's.
+    """
+    from tqdm.auto import tqdm
+
+    from gdynbook.train import predict
+
+    runs = check_trajectory_list(list(trajectories))
+    models, histories, probabilities = [], [], []
+    for seed in tqdm(list(seeds), desc="seed ensemble", disable=not progress):
+        model, history = train_model(runs, n_states, test_runs, training, seed, device)
+        predicted = predict(model, runs, device=device)
+        if probabilities:
+            predicted, _ = match_to_reference(probabilities[0], predicted)
+        models.append(model)
+        histories.append(history)
+        probabilities.append(predicted)
+    return models, histories, probabilities
+
+
+def run_peo_job(
+    root: str | Path,
+    output: str | Path,
+    *,
+    candidates: Sequence[int] = (2, 3, 4),
+    seeds: Sequence[int] = (0, 1, 2),
+    test_run: int | None = None,
+    n_states: int | None = None,
+    training: PeoTraining | None = None,
+    max_runs: int | None = None,
+    max_frames: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Cross-validate the number of states, train a seed ensemble, write the results.
+
+    Parameters
+    ----------
+    root : path
+        Folder with the ``run-NN`` directories (``data/peo_litfsi``).
+    output : path
+        Receives ``gdynet-seed<S>.pt``, ``predictions.npz`` (probabilities per seed and
+        run, float32) and ``summary.json``.
+    candidates : sequence of int
+        Numbers of states to cross-validate (skipped when ``n_states`` is given).
+    seeds : sequence of int
+        Seeds of the ensemble.
+    test_run : int, optional
+        Run held out from the ensemble's training (default: the last run).
+    max_runs, max_frames : int, optional
+        Use only the first runs / frames (quick checks).
+    """
+    from gdynbook import __version__
+    from gdynbook.systems.peo_litfsi.runs import load_runs
+    from gdynbook.train import save
+
+    training = training or PeoTraining()
+    started = time.perf_counter()
+    loaded = load_runs(root)
+    if max_runs is not None:
+        loaded = loaded[:max_runs]
+    if len(loaded) < 2:
+        raise ValueError(
+            f"{root} holds {len(loaded)} finished run(s); learning with a held-out run needs "
+            "at least two."
+        )
+    trajectories = [run.traj[:max_frames] if max_frames else run.traj for run in loaded]
+    names = [run.path.name for run in loaded]
+    held_out = len(trajectories) - 1 if test_run is None else int(test_run)
+
+    cross_validation = None
+    if n_states is None:
+        cross_validation = cross_validate_n_states(
+            trajectories, candidates, training=training, device=device, progress=progress
+        )
+        n_states = cross_validation.choose()
+    models, histories, probabilities = train_ensemble(
+        trajectories, n_states, seeds, [held_out], training, device, progress
+    )
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed, model in zip(seeds, models, strict=True):
+        save(model, out / f"gdynet-seed{seed}.pt", extra={"lag_ps": training.lag_ps})
+    arrays = {
+        f"seed{seed}_{name}": p.astype(np.float32)
+        for seed, per_run in zip(seeds, probabilities, strict=True)
+        for name, p in zip(names, per_run, strict=True)
+    }
+    tmp = out / ".predictions.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out / "predictions.npz")
+    summary = {
+        "gdynbook_version": __version__,
+        "runs": names,
+        "frames": [t.n_frames for t in trajectories],
+        "time_step_ps": trajectories[0].time_step_ps,
+        "test_run": names[held_out],
+        "training": asdict(training),
+        "n_states": int(n_states),
+        "seeds": [int(s) for s in seeds],
+        "cross_validation": None
+        if cross_validation is None
+        else {
+            "rows": cross_validation.rows,
+            "scores": {str(k): v for k, v in cross_validation.scores().items()},
+            "gain": {str(k): v for k, v in cross_validation.per_state_gain().items()},
+        },
+        "histories": [h.to_dict() for h in histories],
+        "agreement_with_seed0": [crisp_agreement(probabilities[0], p) for p in probabilities[1:]],
+        "wall_time_s": time.perf_counter() - started,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def load_ensemble(folder: str | Path) -> tuple[dict[str, Any], dict[int, list[np.ndarray]]]:
+    """The summary and the shipped probabilities ({seed: [per run (frames, Li, states)]})."""
+    folder = Path(folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    with np.load(folder / "predictions.npz") as stored:
+        probabilities = {
+            seed: [stored[f"seed{seed}_{name}"].astype(np.float64) for name in summary["runs"]]
+            for seed in summary["seeds"]
+        }
+    return summary, probabilities

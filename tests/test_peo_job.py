@@ -1,0 +1,126 @@
+"""Held-out splits, state matching, the choice of the number of states, and the PEO job."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gdynbook import data
+from gdynbook.markov import one_hot, simulate_markov_chain
+from gdynbook.peo_job import (
+    CrossValidation,
+    PeoTraining,
+    crisp_agreement,
+    held_out_split,
+    held_out_vamp2,
+    match_to_reference,
+)
+from gdynbook.trajectory import Trajectory
+
+ROOT = data.data_dir() / "peo_litfsi"
+HAS_RUNS = len(list(ROOT.glob("run-*/chunk-0000.xtc"))) >= 3
+
+
+def _runs(n_runs: int, n_frames: int) -> list[Trajectory]:
+    rng = np.random.default_rng(0)
+    return [
+        Trajectory(rng.uniform(0, 10, (n_frames, 4, 3)), np.eye(3) * 10, [3, 8, 8, 8], [0], 5.0)
+        for _ in range(n_runs)
+    ]
+
+
+def test_held_out_split_keeps_test_runs_whole() -> None:
+    dataset = held_out_split(_runs(4, 100), test_runs=[2], validation_share=0.2)
+    assert [(s.trajectory, s.start, s.stop) for s in dataset.splits["test"]] == [(2, 0, 100)]
+    assert [(s.trajectory, s.start, s.stop) for s in dataset.splits["train"]] == [
+        (0, 0, 80),
+        (1, 0, 80),
+        (3, 0, 80),
+    ]
+    assert [s.start for s in dataset.splits["validation"]] == [80, 80, 80]
+    pairs = dataset.pairs("train", 10)
+    assert 2 not in pairs[:, 0] and pairs[:, 1].max() == 69  # never crosses into validation
+    with pytest.raises(ValueError, match="every run is held out"):
+        held_out_split(_runs(2, 50), [0, 1])
+    with pytest.raises(ValueError, match="run numbers"):
+        held_out_split(_runs(2, 50), [5])
+
+
+def test_held_out_vamp2_of_a_two_state_chain() -> None:
+    """One-hot states of a reversible two-state chain: VAMP-2 = 1 + λ₂^τ squared."""
+    a, b = 0.05, 0.1
+    transition = np.array([[1 - a, a], [b, 1 - b]])
+    (chain,) = simulate_markov_chain(transition, 200_000, seed=3)
+    probabilities = [one_hot(chain, 2)[:, None, :]]
+    lag = 3
+    expected = 1 + (1 - a - b) ** (2 * lag)
+    assert held_out_vamp2(probabilities, lag) == pytest.approx(expected, abs=0.01)
+
+
+def test_match_to_reference_undoes_a_permutation() -> None:
+    rng = np.random.default_rng(1)
+    reference = [rng.dirichlet(np.ones(4), size=(30, 5)) for _ in range(2)]
+    permutation = np.array([2, 0, 3, 1])
+    shuffled = [p[..., permutation] for p in reference]
+    matched, mapping = match_to_reference(reference, shuffled)
+    for original, back in zip(reference, matched, strict=True):
+        np.testing.assert_array_equal(original, back)
+    np.testing.assert_array_equal(
+        mapping, permutation
+    )  # shuffled state p is reference permutation[p]
+    assert crisp_agreement(reference, matched) == 1.0
+    assert crisp_agreement(reference, shuffled) < 0.6
+
+
+def test_choose_keeps_only_states_the_held_out_runs_reward() -> None:
+    rows = []
+    for run in range(4):
+        noise = 0.002 * (run - 1.5)
+        for n, score in ((2, 1.40), (3, 1.55), (4, 1.551)):
+            rows.append({"n_states": n, "test_run": run, "vamp2_test": score + noise * n})
+    cv = CrossValidation(rows)
+    assert cv.choose() == 3
+    gain = cv.per_state_gain()
+    assert gain[3][0] == pytest.approx(0.15 + 0.002 * 0, abs=0.01)
+    scores = cv.scores()
+    assert set(scores) == {2, 3, 4} and scores[2][0] == pytest.approx(1.40, abs=0.01)
+    flat = CrossValidation(
+        [
+            {"n_states": n, "test_run": r, "vamp2_test": 1.4 + 0.01 * ((r * n) % 3)}
+            for r in range(4)
+            for n in (2, 3)
+        ]
+    )
+    assert flat.choose() == 2
+
+
+@pytest.mark.skipif(not HAS_RUNS, reason="needs three shipped PEO/LiTFSI runs")
+def test_peo_job_end_to_end_on_a_sliver(tmp_path) -> None:
+    import torch
+
+    from gdynbook.peo_job import load_ensemble, run_peo_job
+
+    torch.set_num_threads(1)
+    training = PeoTraining(n_epochs=1, batch_size=32)
+    summary = run_peo_job(
+        ROOT,
+        tmp_path,
+        candidates=(2, 3),
+        seeds=(0, 1),
+        training=training,
+        max_runs=3,
+        max_frames=60,
+        device="cpu",
+        progress=False,
+    )
+    assert summary["n_states"] in (2, 3)
+    assert summary["runs"] == ["run-00", "run-01", "run-02"] and summary["test_run"] == "run-02"
+    assert len(summary["cross_validation"]["rows"]) == 2 * 3
+    for name in ("gdynet-seed0.pt", "gdynet-seed1.pt", "predictions.npz", "summary.json"):
+        assert (tmp_path / name).is_file()
+    loaded, probabilities = load_ensemble(tmp_path)
+    assert set(probabilities) == {0, 1}
+    for per_run in probabilities.values():
+        assert [p.shape for p in per_run] == [(60, 16, summary["n_states"])] * 3
+        np.testing.assert_allclose(per_run[0].sum(-1), 1.0, atol=1e-5)
+    assert 0.0 <= loaded["agreement_with_seed0"][0] <= 1.0

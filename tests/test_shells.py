@@ -1,0 +1,57 @@
+"""Milestoning and the Li⁺ shell descriptors behind the reference model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gdynbook import data
+from gdynbook.markov import milestone
+from gdynbook.systems.peo_litfsi.shells import ShellDescriptors, reference_labels
+
+RUN = data.data_dir() / "peo_litfsi" / "run-00"
+
+
+def test_milestone_keeps_the_last_core() -> None:
+    labels = np.array([-1, 0, -1, 1, -1, -1, 0])
+    np.testing.assert_array_equal(milestone(labels), [-1, 0, 0, 1, 1, 1, 0])
+    two = np.stack([labels, labels[::-1]], axis=1)
+    result = milestone(two)
+    np.testing.assert_array_equal(result[:, 0], [-1, 0, 0, 1, 1, 1, 0])
+    np.testing.assert_array_equal(result[:, 1], [0, 0, 0, 1, 1, 0, 0])
+
+
+def test_reference_labels_combine_contact_and_chain_position() -> None:
+    nearest = np.array([[5.0], [2.4], [3.0], [3.6], [2.5]])  # free, contact, keep, free, contact
+    end = np.array([[6], [6], [0], [2], [1]])  # middle, middle, end, keep, end
+    shells = ShellDescriptors(
+        ether_o=np.zeros((5, 1)),
+        tfsi_o=np.zeros((5, 1)),
+        chains=np.ones((5, 1)),
+        anions=np.zeros((5, 1)),
+        end_distance=end,
+        nearest_tfsi_o_a=nearest,
+    )
+    labels = reference_labels(shells)[:, 0]
+    # (contact, end): (0,0) (1,0) (1,1) (0,1) (1,1) → 2·contact + end
+    np.testing.assert_array_equal(labels, [0, 2, 3, 1, 3])
+
+
+@pytest.mark.skipif(not (RUN / "chunk-0000.xtc").is_file(), reason="no shipped run")
+def test_shell_descriptors_of_a_shipped_run() -> None:
+    from gdynbook.systems.peo_litfsi.runs import load_run
+    from gdynbook.systems.peo_litfsi.shells import shell_descriptors
+
+    run = load_run(RUN, verify_checksums=False)
+    part = run.traj[:50]
+    run.traj = part
+    shells = shell_descriptors(run)
+    assert shells.ether_o.shape == (50, 16)
+    assert shells.end_distance.min() >= 0 and shells.end_distance.max() <= 10
+    assert (shells.chains[shells.ether_o > 0] >= 1).all()
+    assert (shells.chains <= shells.ether_o).all() and (shells.anions <= shells.tfsi_o).all()
+    # topology order runs along each chain: neighbouring ether O are one O–C–C–O apart
+    chain = run.residue_index[run.ether_o_index]
+    first = run.ether_o_index[chain == chain[0]]
+    steps = np.linalg.norm(np.diff(part.coords[0, first], axis=0), axis=-1)
+    assert first.size == 21 and steps.max() < 3.9 and steps.min() > 2.5
