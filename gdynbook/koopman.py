@@ -592,3 +592,14 @@ def lagged_pairs_quiet(runs: list[np.ndarray], lag_frames: int) -> tuple[np.ndar
     if not usable:
         raise ValueError("no trajectory is longer than the lag.")
     return lagged_pairs(usable, lag_frames)
+
+
+def split_targets(probs: ProbabilityInput) -> list[np.ndarray]:
+    """One (frames, 1, n_states) series per trajectory and target atom.
+
+    Bootstrap intervals resample whole series; with few trajectories of many equivalent
+    targets (16 Li⁺ per run), the targets' own series are the natural units. They are
+    not strictly independent — they share a box — so intervals from them are a lower
+    bound on the uncertainty.
+    """
+    return [run[:, [k], :] for run in as_trajectory_list(probs) for k in range(run.shape[1])]

@@ -407,3 +407,44 @@ def plot_displacement_correlations(
     ax_coll.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_cross_validation(rows: Sequence[dict], chosen: int | None = None) -> Axes:
+    """Held-out VAMP-2 against the number of states: one thin line per held-out run,
+    the mean with its standard error on top, the chosen number marked."""
+    ax = _axis(None, (4.8, 3.4))
+    n_values = sorted({int(r["n_states"]) for r in rows})
+    runs = sorted({r["test_run"] for r in rows})
+    table = {(int(r["n_states"]), r["test_run"]): r["vamp2_test"] for r in rows}
+    for run in runs:
+        ax.plot(n_values, [table[(n, run)] for n in n_values], color="0.7", lw=0.8, marker=".")
+    values = np.array([[table[(n, run)] for run in runs] for n in n_values])
+    sem = values.std(axis=1, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else None
+    ax.errorbar(
+        n_values,
+        values.mean(axis=1),
+        yerr=sem,
+        color="C0",
+        lw=2,
+        capsize=4,
+        label="mean ± s.e. over held-out runs",
+    )
+    if chosen is not None:
+        ax.axvline(chosen, color="C3", ls=":", label=f"chosen: {chosen}")
+    ax.set_xticks(n_values)
+    ax.set_xlabel("number of states")
+    ax.set_ylabel("held-out VAMP-2")
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def plot_training_histories(histories: Sequence[dict], labels: Sequence[str]) -> Axes:
+    """Training (dashed) and validation (solid) VAMP-2 per epoch, one colour per model."""
+    ax = _axis(None, (5.0, 3.2))
+    for k, (history, label) in enumerate(zip(histories, labels, strict=True)):
+        ax.plot(history["train_score"], color=f"C{k}", ls="--", lw=1)
+        ax.plot(history["validation_score"], color=f"C{k}", lw=1.5, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("VAMP-2 (dashed: training)")
+    ax.legend(frameon=False, fontsize=8)
+    return ax

@@ -181,3 +181,13 @@ def test_short_trajectory_in_list_warns() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         estimate_koopman([long], 5)
+
+
+def test_split_targets_gives_one_series_per_target() -> None:
+    from gdynbook.koopman import split_targets
+
+    rng = np.random.default_rng(0)
+    runs = [rng.dirichlet(np.ones(3), size=(20, 4)), rng.dirichlet(np.ones(3), size=(10, 4))]
+    series = split_targets(runs)
+    assert len(series) == 8 and series[0].shape == (20, 1, 3) and series[5].shape == (10, 1, 3)
+    np.testing.assert_array_equal(series[6][:, 0], runs[1][:, 2])

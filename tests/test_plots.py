@@ -74,3 +74,19 @@ def test_transference_figures_draw_every_series() -> None:
     assert len(self_ax.lines) == 3
     assert len(collective_ax.lines) == 3 * (3 + 1) + 1  # thin + mean per series, zero line
     np.testing.assert_allclose(collective_ax.lines[3].get_ydata(), np.mean(runs, 0)[0])
+
+
+def test_cross_validation_plot_shows_the_mean_of_held_out_runs() -> None:
+    from gdynbook.plots import plot_cross_validation, plot_training_histories
+
+    rows = [
+        {"n_states": n, "test_run": run, "vamp2_test": 1.0 + 0.1 * n + 0.01 * run}
+        for n in (2, 3, 4)
+        for run in range(3)
+    ]
+    ax = plot_cross_validation(rows, chosen=3)
+    assert len(ax.lines) >= 3 + 1 + 1  # one line per run, the mean and the chosen marker
+    mean_line = [line for line in ax.lines if line.get_color() == "C0"][0]
+    np.testing.assert_allclose(mean_line.get_ydata(), [1.21, 1.31, 1.41])
+    histories = [{"train_score": [1.0, 1.2], "validation_score": [1.0, 1.1]}] * 2
+    assert len(plot_training_histories(histories, ["a", "b"]).lines) == 4
