@@ -485,6 +485,15 @@ def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="ensemble seeds")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 15)")
     parser.add_argument("--lag-ps", type=float, default=None, help="training lag (default 100)")
+    parser.add_argument(
+        "--max-runs", type=int, default=None, help="use only the first N finished runs"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (same seed and thread count: the same numbers)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_output_argument(parser, default="peo-results")
@@ -507,6 +516,10 @@ def _run_peo(args: argparse.Namespace) -> int:
     if args.lag_ps is not None:
         training = replace(training, lag_ps=args.lag_ps)
     root = args.data if args.data is not None else data.data_dir() / "peo_litfsi"
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     summary = run_peo_job(
         root,
         output,
@@ -514,6 +527,7 @@ def _run_peo(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         n_states=args.states[0] if len(args.states) == 1 else None,
         training=training,
+        max_runs=args.max_runs,
         device=args.device,
         progress=not args.no_progress,
     )

@@ -59,3 +59,14 @@ def test_convert_bad_input_writes_nothing(
     assert main(["convert", str(source), "--target", "element Na", "--out", str(out)]) == 2
     assert "matches no atom" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_peo_refuses_bad_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["peo", "--states", "1", "--output", str(tmp_path / "a")]) == 2
+    assert "at least 2" in capsys.readouterr().err
+    assert main(["peo", "--epochs", "0", "--output", str(tmp_path / "b")]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    empty = tmp_path / "no-runs"
+    empty.mkdir()
+    assert main(["peo", "--data", str(empty), "--output", str(tmp_path / "c")]) == 2
+    assert "needs" in capsys.readouterr().err
