@@ -14,6 +14,7 @@ import numpy as np
 
 from gdynbook.markov import milestone
 from gdynbook.systems.peo_litfsi.runs import LI_O_SHELL_A, PeoLitfsiRun, pair_distances
+from gdynbook.transference import coordination
 
 #: Names of the four reference states, in label order.
 REFERENCE_STATES = ("PEO, chain middle", "PEO, chain end", "TFSI, chain middle", "TFSI, chain end")
@@ -44,19 +45,15 @@ class ShellDescriptors:
     nearest_tfsi_o_a: np.ndarray
 
 
-def _count_molecules(inside: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    counts = np.zeros(inside.shape[:2], dtype=np.int64)
-    for molecule in np.unique(owner):
-        counts += inside[..., owner == molecule].any(axis=-1)
-    return counts
-
-
 def shell_descriptors(run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A) -> ShellDescriptors:
     """Count the first shell of every Li⁺ in every frame of a run."""
     ether_d = pair_distances(run.traj, run.li_index, run.ether_o_index)
     tfsi_d = pair_distances(run.traj, run.li_index, run.tfsi_o_index)
     chain_of_o = run.residue_index[run.ether_o_index]
-    tfsi_of_o = run.residue_index[run.tfsi_o_index]
+    peo = coordination(run.traj, run.li_index, run.ether_o_index, chain_of_o, cutoff_a)
+    tfsi = coordination(
+        run.traj, run.li_index, run.tfsi_o_index, run.residue_index[run.tfsi_o_index], cutoff_a
+    )
     position = np.zeros(run.ether_o_index.size, dtype=np.int64)
     last = np.zeros(run.ether_o_index.size, dtype=np.int64)
     for chain in np.unique(chain_of_o):
@@ -66,10 +63,10 @@ def shell_descriptors(run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A) -> Shel
     nearest = np.argmin(ether_d, axis=-1)
     end_distance = np.minimum(position[nearest], last[nearest] - position[nearest])
     return ShellDescriptors(
-        ether_o=(ether_d < cutoff_a).sum(axis=-1),
-        tfsi_o=(tfsi_d < cutoff_a).sum(axis=-1),
-        chains=_count_molecules(ether_d < cutoff_a, chain_of_o),
-        anions=_count_molecules(tfsi_d < cutoff_a, tfsi_of_o),
+        ether_o=peo.atoms,
+        tfsi_o=tfsi.atoms,
+        chains=peo.molecules,
+        anions=tfsi.molecules,
         end_distance=end_distance,
         nearest_tfsi_o_a=tfsi_d.min(axis=-1),
     )
