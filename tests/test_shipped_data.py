@@ -83,3 +83,21 @@ def test_readme_checksum_table_is_current() -> None:
     block = text.split(CHECKSUMS_BEGIN, 1)[1].split(CHECKSUMS_END, 1)[0].strip()
     expected = checksum_table(ROOT) if ROOT.is_dir() else ""
     assert block == expected.strip(), "refresh data/README.md with update_readme_checksums"
+
+
+@pytest.mark.skipif(not RUNS, reason="no finished PEO/LiTFSI production chunk yet")
+def test_shipped_runs_meet_the_teaching_data_set_size() -> None:
+    """Five independent runs at 423 K, each ≥ 2 ns, ≥ 12 ns in all, frames ≤ 10 ps apart,
+    within the data budget (60 MB, no file over 20 MB)."""
+    complete = [
+        json.loads((p / "provenance.json").read_text())
+        for p in RUNS
+        if json.loads((p / "provenance.json").read_text()).get("complete")
+    ]
+    assert len(complete) >= 5
+    lengths_ns = [sum(c["end_ps"] - c["start_ps"] for c in p["chunks"]) / 1000 for p in complete]
+    assert min(lengths_ns) >= 2.0 and sum(lengths_ns) >= 12.0
+    assert all(p["frame_interval_ps"] <= 10.0 and p["temperature_k"] == 423.0 for p in complete)
+    files = [f for f in data.data_dir().rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in files) < 60e6
+    assert max(f.stat().st_size for f in files) < 20e6
