@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 
 STAMP := $(VENV)/.installed
 
-.PHONY: all setup book test lint unit notebooks build-book clean
+.PHONY: all setup book test lint unit notebooks build-book browser clean
 
 all: book
 
@@ -38,8 +38,8 @@ build-book: setup
 	$(BIN)/jupyter-book build --path-output . .
 	@test -f _build/html/index.html
 
-## test: lint, unit tests, every chapter under nbval, then the book build
-test: setup lint unit notebooks build-book
+## test: lint, unit tests, every chapter under nbval, the book build, the browser check
+test: setup lint unit notebooks build-book browser
 	@echo "make test: all checks passed"
 
 lint: setup
@@ -47,7 +47,14 @@ lint: setup
 	$(BIN)/ruff format --check gdynbook
 
 unit: setup
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+## browser: open every rendered chapter in headless Chromium (after build-book)
+browser: setup
+	@# .ci/run installs Debian's chromium in the background; wait for it here.
+	@if [ -f /tmp/gdynbook-chromium.pid ]; then \
+	    while kill -0 "$$(cat /tmp/gdynbook-chromium.pid)" 2>/dev/null; do sleep 2; done; fi
+	$(BIN)/python -m pytest tests/browser
 
 notebooks: setup
 	$(BIN)/python -m pytest --nbval-lax book
