@@ -117,3 +117,19 @@ def test_lazy_top_level_names() -> None:
         assert getattr(gdynbook, name) is not None
     with pytest.raises(AttributeError):
         gdynbook.no_such_thing  # noqa: B018
+
+
+def test_chapter_time_budget_names_slow_chapters() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "root_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
+    )
+    root = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root)
+    assert root.over_budget({"book/a.ipynb": 30.0, "book/b.ipynb": 60.0}) == []
+    slow = root.over_budget({"book/a.ipynb": 95.0})
+    assert len(slow) == 1 and "book/a.ipynb" in slow[0]
+    many = root.over_budget({f"book/{k}.ipynb": 80.0 for k in range(12)})
+    assert len(many) == 1 and "all chapters" in many[0]
