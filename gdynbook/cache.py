@@ -63,19 +63,22 @@ def cache_path(namespace: str, *parts: Any, suffix: str = ".npz") -> Path:
     return directory / f"{cache_key(*parts)}{suffix}"
 
 
-def atomic_savez(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
+def atomic_savez(
+    path: str | os.PathLike[str], *, compress: bool = False, **arrays: np.ndarray
+) -> Path:
     """Write ``arrays`` to an ``.npz`` file atomically.
 
     The data go to a temporary file in the same directory, which then replaces
     ``path`` in one step, so an interrupted write never leaves a truncated file.
-    The name is used as given (numpy's ``.npz`` auto-suffix is not applied).
+    The name is used as given (numpy's ``.npz`` auto-suffix is not applied);
+    ``compress`` uses ``numpy.savez_compressed``.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
+            (np.savez_compressed if compress else np.savez)(stream, **arrays)
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

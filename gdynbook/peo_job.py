@@ -104,11 +104,10 @@ def held_out_vamp2(probabilities: Sequence[np.ndarray], lag_frames: int) -> floa
     probabilities : list of numpy.ndarray, each (n_frames, n_targets, n_states)
     lag_frames : int
     """
+    from gdynbook.koopman import as_trajectory_list, lagged_pairs
     from gdynbook.vamp import vamp_score
 
-    chi_0 = np.concatenate([p[:-lag_frames].reshape(-1, p.shape[-1]) for p in probabilities])
-    chi_t = np.concatenate([p[lag_frames:].reshape(-1, p.shape[-1]) for p in probabilities])
-    return float(vamp_score(chi_0, chi_t))
+    return float(vamp_score(*lagged_pairs(as_trajectory_list(probabilities), lag_frames)))
 
 
 def train_model(
@@ -159,26 +158,27 @@ class CrossValidation:
 
     rows: list[dict[str, float]] = field(default_factory=list)
 
+    def table(self) -> tuple[list[int], list[int], np.ndarray]:
+        """Candidates, held-out runs and the (candidates, runs) array of held-out VAMP-2."""
+        ns = sorted({int(r["n_states"]) for r in self.rows})
+        runs = sorted({int(r["test_run"]) for r in self.rows})
+        score = {(int(r["n_states"]), int(r["test_run"])): r["vamp2_test"] for r in self.rows}
+        return ns, runs, np.array([[score[(n, k)] for k in runs] for n in ns])
+
+    @staticmethod
+    def _mean_and_sem(values: np.ndarray) -> tuple[float, float]:
+        sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else np.nan
+        return float(values.mean()), float(sem)
+
     def scores(self) -> dict[int, tuple[float, float]]:
         """Mean held-out VAMP-2 and its standard error per number of states."""
-        out = {}
-        for n in sorted({int(r["n_states"]) for r in self.rows}):
-            values = np.array([r["vamp2_test"] for r in self.rows if r["n_states"] == n])
-            sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else np.nan
-            out[n] = (float(values.mean()), float(sem))
-        return out
+        ns, _, values = self.table()
+        return {n: self._mean_and_sem(row) for n, row in zip(ns, values, strict=True)}
 
     def per_state_gain(self) -> dict[int, tuple[float, float]]:
         """Held-out VAMP-2 gain of n states over n − 1, paired by held-out run (mean, s.e.)."""
-        ns = sorted({int(r["n_states"]) for r in self.rows})
-        out = {}
-        for smaller, larger in zip(ns[:-1], ns[1:], strict=True):
-            table = {(int(r["n_states"]), int(r["test_run"])): r["vamp2_test"] for r in self.rows}
-            runs = sorted({int(r["test_run"]) for r in self.rows})
-            gain = np.array([table[(larger, k)] - table[(smaller, k)] for k in runs])
-            sem = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else np.nan
-            out[larger] = (float(gain.mean()), float(sem))
-        return out
+        ns, _, values = self.table()
+        return {ns[i]: self._mean_and_sem(values[i] - values[i - 1]) for i in range(1, len(ns))}
 
     def choose(self) -> int:
         """The most states whose paired gain over one state fewer exceeds two standard
@@ -187,8 +187,7 @@ class CrossValidation:
         A state is kept only when held-out runs reward it clearly; VAMP-2 can only grow
         with more states on the training data, so the held-out gain is the test.
         """
-        ns = sorted({int(r["n_states"]) for r in self.rows})
-        chosen = ns[0]
+        chosen = self.table()[0][0]
         for n, (gain, sem) in self.per_state_gain().items():
             if np.isfinite(sem) and gain > 2 * sem and gain > 0:
                 chosen = n
@@ -339,6 +338,7 @@ def run_peo_job(
         Use only the first runs / frames (quick checks).
     """
     from gdynbook import __version__
+    from gdynbook.cache import atomic_savez
     from gdynbook.systems.peo_litfsi.runs import load_runs
     from gdynbook.train import save
 
@@ -374,9 +374,7 @@ def run_peo_job(
         for seed, per_run in zip(seeds, probabilities, strict=True)
         for name, p in zip(names, per_run, strict=True)
     }
-    tmp = out / ".predictions.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(out / "predictions.npz")
+    atomic_savez(out / "predictions.npz", compress=True, **arrays)
     summary = {
         "gdynbook_version": __version__,
         "runs": names,

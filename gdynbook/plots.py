@@ -412,18 +412,19 @@ def plot_displacement_correlations(
 def plot_cross_validation(rows: Sequence[dict], chosen: int | None = None) -> Axes:
     """Held-out VAMP-2 against the number of states: one thin line per held-out run,
     the mean with its standard error on top, the chosen number marked."""
+    from gdynbook.peo_job import CrossValidation
+
+    cross_validation = CrossValidation(list(rows))
+    n_values, _, values = cross_validation.table()
+    scores = cross_validation.scores()
     ax = _axis(None, (4.8, 3.4))
-    n_values = sorted({int(r["n_states"]) for r in rows})
-    runs = sorted({r["test_run"] for r in rows})
-    table = {(int(r["n_states"]), r["test_run"]): r["vamp2_test"] for r in rows}
-    for run in runs:
-        ax.plot(n_values, [table[(n, run)] for n in n_values], color="0.7", lw=0.8, marker=".")
-    values = np.array([[table[(n, run)] for run in runs] for n in n_values])
-    sem = values.std(axis=1, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else None
+    for per_run in values.T:  # one held-out run across the candidates
+        ax.plot(n_values, per_run, color="0.7", lw=0.8, marker=".")
+    mean, sem = np.array([scores[n] for n in n_values]).T
     ax.errorbar(
         n_values,
-        values.mean(axis=1),
-        yerr=sem,
+        mean,
+        yerr=None if not np.isfinite(sem).all() else sem,
         color="C0",
         lw=2,
         capsize=4,

@@ -268,6 +268,41 @@ class Coordination:
     atoms: np.ndarray
     molecules: np.ndarray
 
+    @classmethod
+    def from_contacts(cls, inside: np.ndarray, owner: np.ndarray) -> Coordination:
+        """Counts from a contact table ``inside`` (frames, centres, neighbours) and the
+        molecule number of each neighbour."""
+        return cls(inside.sum(axis=-1), contacts_per_molecule(inside, owner).sum(axis=-1))
+
+
+def contacts_per_molecule(inside: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Whether any atom of each molecule is in contact, (..., n_molecules) bool.
+
+    Parameters
+    ----------
+    inside : numpy.ndarray of bool, shape (..., n_atoms)
+        Contact of each neighbour atom.
+    owner : numpy.ndarray of int, shape (n_atoms,)
+        Molecule number of each atom; the result's last axis follows the sorted
+        distinct numbers.
+    """
+    labels, owner_dense = np.unique(np.asarray(owner), return_inverse=True)
+    per_molecule = np.zeros(inside.shape[:-1] + (labels.size,), dtype=bool)
+    for column, molecule in enumerate(owner_dense):
+        per_molecule[..., molecule] |= inside[..., column]
+    return per_molecule
+
+
+def _within(
+    traj: Trajectory, centres: np.ndarray, neighbours: np.ndarray, cutoff_a: float
+) -> np.ndarray:
+    """Contact table: neighbour atoms within ``cutoff_a`` of each centre atom, (F, C, N)."""
+    coords = traj.coords.astype(np.float64)
+    vectors = _minimum_image_vectors(
+        coords[:, centres], coords[:, neighbours], traj.lattices, cutoff_a
+    )
+    return np.sum(vectors**2, axis=-1) < cutoff_a**2
+
 
 def coordination(
     traj: Trajectory,
@@ -307,16 +342,7 @@ def coordination(
             f"molecule_of_neighbor has shape {owner.shape}; it needs one molecule number "
             f"per neighbour atom, shape {neighbours.shape}."
         )
-    coords = traj.coords.astype(np.float64)
-    vectors = _minimum_image_vectors(
-        coords[:, centres], coords[:, neighbours], traj.lattices, cutoff_a
-    )
-    inside = np.sum(vectors**2, axis=-1) < cutoff_a**2  # (F, n_centres, n_neighbours)
-    labels, owner_dense = np.unique(owner, return_inverse=True)
-    per_molecule = np.zeros(inside.shape[:2] + (labels.size,), dtype=bool)
-    for column, molecule in enumerate(owner_dense):
-        per_molecule[..., molecule] |= inside[..., column]
-    return Coordination(inside.sum(axis=-1), per_molecule.sum(axis=-1))
+    return Coordination.from_contacts(_within(traj, centres, neighbours, cutoff_a), owner)
 
 
 @dataclass
@@ -373,14 +399,9 @@ def ion_clusters(traj: Trajectory, charges: FormalCharges, cutoff_a: float = 2.8
         raise ValueError("ion_clusters expects single-atom cations (Li⁺, Na⁺, K⁺).")
     anion_atoms = np.concatenate([charges.molecules[i] for i in anions])
     anion_of_atom = np.repeat(np.arange(anions.size), [len(charges.molecules[i]) for i in anions])
-    coords = traj.coords.astype(np.float64)
-    vectors = _minimum_image_vectors(
-        coords[:, cation_atoms], coords[:, anion_atoms], traj.lattices, cutoff_a
+    pair_contact = contacts_per_molecule(  # (F, n_cations, n_anions)
+        _within(traj, cation_atoms, anion_atoms, cutoff_a), anion_of_atom
     )
-    atom_contact = np.sum(vectors**2, axis=-1) < cutoff_a**2
-    pair_contact = np.zeros((traj.n_frames, cations.size, anions.size), dtype=bool)
-    for column, anion in enumerate(anion_of_atom):
-        pair_contact[..., anion] |= atom_contact[..., column]
 
     n_ions = len(charges.molecules)
     shape = (traj.n_frames, n_ions)
@@ -837,6 +858,5 @@ def transference_in_both_frames(
                 seed=seed,
             )
         )
-    results[0].coefficients.frame = "barycentric"
-    results[1].coefficients.frame = "solvent"
+    results[1].coefficients.frame = "solvent"  # shifted here, so onsager saw "barycentric"
     return FrameTransference(*results)

@@ -13,6 +13,30 @@ import numpy as np
 from gdynbook.trajectory import Trajectory
 
 
+def notebook_nglview(caller: str) -> Any:
+    """Import nglview for a view made by ``caller``, ready for the notebook at hand.
+
+    On Colab, ipywidgets show only with the custom widget manager switched on, so it is
+    switched on here.
+
+    Raises
+    ------
+    ImportError
+        Without nglview (``pip install 'gdynbook[notebooks]'``).
+    """
+    try:
+        import nglview
+    except ImportError as exc:  # pragma: no cover - nglview is in the notebooks extra
+        raise ImportError(f"{caller} needs nglview: pip install 'gdynbook[notebooks]'.") from exc
+    import sys
+
+    if "google.colab" in sys.modules:
+        from google.colab import output
+
+        output.enable_custom_widget_manager()
+    return nglview
+
+
 def view_trajectory(
     traj: Trajectory,
     frames: slice | None = None,
@@ -38,18 +62,7 @@ def view_trajectory(
     ImportError
         Without nglview (``pip install 'gdynbook[notebooks]'``).
     """
-    try:
-        import nglview
-    except ImportError as exc:  # pragma: no cover - nglview is in the notebooks extra
-        raise ImportError(
-            "view_trajectory needs nglview: pip install 'gdynbook[notebooks]'."
-        ) from exc
-    import sys
-
-    if "google.colab" in sys.modules:  # Colab shows ipywidgets only with this switched on
-        from google.colab import output
-
-        output.enable_custom_widget_manager()
+    nglview = notebook_nglview("view_trajectory")
     shown = traj[frames] if frames is not None else traj
     if wrap:
         shown = shown.wrap()

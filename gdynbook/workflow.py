@@ -100,6 +100,7 @@ def train_run(
     import matplotlib.pyplot as plt
     import torch
 
+    from gdynbook.cache import atomic_savez
     from gdynbook.dataset import TrajectoryDataset
     from gdynbook.model import GDyNet
     from gdynbook.train import fit, predict, save
@@ -176,8 +177,9 @@ def train_run(
         "history": history.to_dict(),
     }
     save(model, out / CHECKPOINT, extra={"lag_frames": lag_frames, "time_step_ps": dt})
-    _atomic_npz(
+    atomic_savez(
         out / PREDICTIONS,
+        compress=True,
         time_step_ps=np.float64(dt),
         lag_frames=np.int64(lag_frames),
         **{f"trajectory_{i:03d}": p.astype(np.float32) for i, p in enumerate(probabilities)},
@@ -193,12 +195,6 @@ def train_run(
     fig.savefig(out / "training.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
     return config
-
-
-def _atomic_npz(path: Path, **arrays: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
 
 
 def load_predictions(run_dir: str | Path) -> tuple[list[np.ndarray], float, int]:

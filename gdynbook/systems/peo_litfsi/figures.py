@@ -243,18 +243,9 @@ def view_li_shell(run: PeoLitfsiRun, snapshot: ShellSnapshot) -> Any:
     """An nglview widget of the same atoms (ball and stick; the Li⁺ as a large sphere)."""
     import mdtraj
 
-    try:
-        import nglview
-    except ImportError as exc:  # pragma: no cover - nglview is in the notebooks extra
-        raise ImportError(
-            "view_li_shell needs nglview: pip install 'gdynbook[notebooks]'."
-        ) from exc
-    import sys
+    from gdynbook.viewer import notebook_nglview
 
-    if "google.colab" in sys.modules:
-        from google.colab import output
-
-        output.enable_custom_widget_manager()
+    nglview = notebook_nglview("view_li_shell")
     topology = mdtraj.load_topology(str(run.path / "topology.pdb"))
     subset = topology.subset(snapshot.atom_index)
     frame = mdtraj.Trajectory(snapshot.coords[None] / 10.0, subset)

@@ -14,7 +14,7 @@ import numpy as np
 
 from gdynbook.markov import milestone
 from gdynbook.systems.peo_litfsi.runs import LI_O_SHELL_A, PeoLitfsiRun, pair_distances
-from gdynbook.transference import coordination
+from gdynbook.transference import Coordination
 
 #: Names of the four reference states, in label order.
 REFERENCE_STATES = ("PEO, chain middle", "PEO, chain end", "TFSI, chain middle", "TFSI, chain end")
@@ -50,10 +50,8 @@ def shell_descriptors(run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A) -> Shel
     ether_d = pair_distances(run.traj, run.li_index, run.ether_o_index)
     tfsi_d = pair_distances(run.traj, run.li_index, run.tfsi_o_index)
     chain_of_o = run.residue_index[run.ether_o_index]
-    peo = coordination(run.traj, run.li_index, run.ether_o_index, chain_of_o, cutoff_a)
-    tfsi = coordination(
-        run.traj, run.li_index, run.tfsi_o_index, run.residue_index[run.tfsi_o_index], cutoff_a
-    )
+    peo = Coordination.from_contacts(ether_d < cutoff_a, chain_of_o)
+    tfsi = Coordination.from_contacts(tfsi_d < cutoff_a, run.residue_index[run.tfsi_o_index])
     position = np.zeros(run.ether_o_index.size, dtype=np.int64)
     last = np.zeros(run.ether_o_index.size, dtype=np.int64)
     for chain in np.unique(chain_of_o):
