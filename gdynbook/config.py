@@ -8,6 +8,9 @@
 ``GDYNBOOK_CACHE_DIR``
     Where computed results (e.g. neighbour graphs) are cached. Default
     ``~/.cache/gdynbook``. Never inside the repository.
+
+The device a chapter trains on is chosen here too (:func:`device`): CUDA when torch sees
+one, else the CPU.
 """
 
 from __future__ import annotations
@@ -72,3 +75,40 @@ def cache_dir() -> Path:
     root = Path(value).expanduser() if value else Path.home() / ".cache" / "gdynbook"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def device() -> str:
+    """Return the device chapters and commands train on: ``"cuda"`` or ``"cpu"``.
+
+    Returns
+    -------
+    str
+        ``"cuda"`` when torch sees a CUDA device (e.g. a Colab GPU runtime), else
+        ``"cpu"``.
+    """
+    return "cuda" if _cuda_available() else "cpu"
+
+
+def describe_run() -> str:
+    """Return two lines saying what this run uses: versions and device, then the mode.
+
+    Chapters print it in their first cell so that a reader (and a teacher comparing
+    students' numbers) sees at once whether a page ran in fast or full mode.
+
+    Returns
+    -------
+    str
+        E.g. ``"gdynbook 0.1.0, torch 2.13.0, device cpu"`` and, on the next line,
+        ``"fast mode (GDYNBOOK_FAST=1): small data, few epochs"``.
+    """
+    import torch
+
+    from gdynbook import __version__
+
+    setting = os.environ.get(FAST_ENV, "").strip()
+    why = f"{FAST_ENV}={setting}" if setting else f"{FAST_ENV} unset: chosen by the device"
+    if fast_mode():
+        mode = f"fast mode ({why}): small data, few epochs"
+    else:
+        mode = f"full mode ({why}): all the data and epochs"
+    return f"gdynbook {__version__}, torch {torch.__version__}, device {device()}\n{mode}"

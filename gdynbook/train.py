@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gdynbook import __version__
+from gdynbook import __version__, config
 from gdynbook.dataset import TrajectoryDataset, batches
 from gdynbook.trajectory import Trajectory, check_trajectory_list
 from gdynbook.vamp import vamp_loss, vamp_score
@@ -57,9 +57,9 @@ class History:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU."""
+    """``"auto"``: :func:`gdynbook.config.device` (CUDA when available, else CPU)."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(config.device())
     return torch.device(device)
 
 

@@ -28,6 +28,27 @@ def test_fast_switch_unset_follows_cuda(monkeypatch: pytest.MonkeyPatch, cuda: b
     assert config.fast_mode() is (not cuda)
 
 
+@pytest.mark.parametrize("cuda", [True, False])
+def test_device_and_run_description_follow_cuda(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool
+) -> None:
+    from gdynbook.train import resolve_device
+
+    monkeypatch.setattr(config, "_cuda_available", lambda: cuda)
+    expected = "cuda" if cuda else "cpu"
+    assert config.device() == expected
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"
+    monkeypatch.delenv("GDYNBOOK_FAST", raising=False)
+    line = config.describe_run()
+    assert line.splitlines()[0].endswith(f"device {expected}")
+    assert ("full mode" if cuda else "fast mode") in line
+    assert "chosen by the device" in line
+    monkeypatch.setenv("GDYNBOOK_FAST", "1")
+    assert "fast mode (GDYNBOOK_FAST=1)" in config.describe_run()
+    assert gdynbook.__version__ in config.describe_run()
+
+
 def test_fast_switch_rejects_other_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GDYNBOOK_FAST", "yes")
     with pytest.raises(ValueError, match="set it to 1 .* or 0"):

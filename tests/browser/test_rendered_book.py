@@ -75,6 +75,12 @@ def test_chapter_page_renders_without_errors(page, chapter: str) -> None:
     heading = page.locator("main h1").first.inner_text().strip()
     assert heading and page.title().strip(), "the page has a title"
     assert page.locator(ERROR_OUTPUTS).count() == 0, "an output cell shows an error"
+    # The Colab install cell sits, collapsed, under a "Running this chapter" toggle, and
+    # the device cell's output says the page shows a fast-mode run.
+    toggle = page.locator("details summary", has_text="Running this chapter")
+    assert toggle.count() == 1, "no 'Running this chapter' toggle"
+    assert not page.get_by_text("enable_custom_widget_manager").first.is_visible()
+    assert page.locator(".cell_output", has_text="fast mode (GDYNBOOK_FAST=1)").count() == 1
     widths = page.evaluate(
         """async () => {
             const images = Array.from(document.querySelectorAll("main img"));
