@@ -34,8 +34,11 @@ $(STAMP): pyproject.toml constraints.txt
 book: setup build-book
 	@echo "The book is at: $(CURDIR)/_build/html/index.html"
 
+# Warnings are errors: a broken cross-reference, citation or figure fails the build.
+BOOK_FLAGS := -W -n --keep-going
+
 build-book: setup
-	$(BIN)/jupyter-book build --path-output . .
+	$(BIN)/jupyter-book build $(BOOK_FLAGS) --path-output . .
 	@test -f _build/html/index.html
 
 ## test: lint, unit tests, every chapter under nbval, the book build, the browser check

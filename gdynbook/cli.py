@@ -2,7 +2,7 @@
 
 Every subcommand takes ``--output DIR`` (alias ``--out``) and ``--help``. Later
 subcommands (``toy``, ``simulate``, ``train``, ``analyze``) register themselves in
-:data:`SUBCOMMANDS` with a function that adds their arguments and one that runs them.
+``SUBCOMMANDS`` with a function that adds their arguments and one that runs them.
 
 Errors a user can fix (:class:`ValueError`, :class:`FileNotFoundError`,
 :class:`FileExistsError`) are printed as one line and give exit status 2; anything

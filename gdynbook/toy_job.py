@@ -546,7 +546,7 @@ def run_toy_job(
         Directory for ``summary.json``, ``gdynet.pt``, ``baseline.pt`` and figures
         (nothing is written when None).
     regime : {"default", "paper"}
-        See :data:`REGIMES`.
+        See ``REGIMES``.
     n_frames : int, optional
         Total frames over all replicas (the regime's default when None).
     seed : int

@@ -20,7 +20,7 @@ def mean_squared_displacement(
     ----------
     traj : Trajectory
         Must hold continuous coordinates (``traj.wrapped`` is ``False``); call
-        :meth:`Trajectory.unwrap` first on a wrapped trajectory.
+        :meth:`gdynbook.trajectory.Trajectory.unwrap` first on a wrapped trajectory.
     lags_frames : sequence of int
         Lag times in frames, each in 1 ... n_frames - 1.
     atom_index : sequence of int, optional
