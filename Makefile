@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 
 STAMP := $(VENV)/.installed
 
-.PHONY: all setup book test lint unit notebooks build-book browser clean
+.PHONY: all setup book test lint unit notebooks build-book browser clean-install clean
 
 all: book
 
@@ -38,11 +38,17 @@ book: setup build-book
 BOOK_FLAGS := -W -n --keep-going
 
 build-book: setup
+	@# Executed chapters are cached by their code alone: a build in the other mode
+	@# (GDYNBOOK_FAST) must not re-use them.
+	@if [ "$$(cat _build/.executed-mode 2>/dev/null)" != "$(GDYNBOOK_FAST)" ]; then \
+	    rm -rf _build/.jupyter_cache _build/.doctrees; fi
 	$(BIN)/jupyter-book build $(BOOK_FLAGS) --path-output . .
+	@echo "$(GDYNBOOK_FAST)" > _build/.executed-mode
 	@test -f _build/html/index.html
 
-## test: lint, unit tests, every chapter under nbval, the book build, the browser check
-test: setup lint unit notebooks build-book browser
+## test: lint, unit tests, every chapter under nbval, the book build, the browser check,
+## and a chapter run from a wheel installed in a fresh venv
+test: setup lint unit notebooks build-book browser clean-install
 	@echo "make test: all checks passed"
 
 lint: setup
@@ -50,7 +56,7 @@ lint: setup
 	$(BIN)/ruff format --check gdynbook
 
 unit: setup
-	$(BIN)/python -m pytest tests --ignore=tests/browser
+	$(BIN)/python -m pytest tests --ignore=tests/browser --ignore=tests/install
 
 ## browser: open every rendered chapter in headless Chromium (after build-book)
 browser: setup
@@ -58,6 +64,10 @@ browser: setup
 	@if [ -f /tmp/gdynbook-chromium.pid ]; then \
 	    while kill -0 "$$(cat /tmp/gdynbook-chromium.pid)" 2>/dev/null; do sleep 2; done; fi
 	$(BIN)/python -m pytest tests/browser
+
+## clean-install: build a wheel, install it in a fresh venv, run a chapter outside the repo
+clean-install: setup
+	GDYNBOOK_INSTALL_TEST=1 $(BIN)/python -m pytest tests/install
 
 notebooks: setup
 	$(BIN)/python -m pytest --nbval-lax book

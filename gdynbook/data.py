@@ -4,13 +4,20 @@ The files live in ``data/`` at the top of the repository. An editable install
 (``pip install -e .``) reads them from there; a wheel carries a copy as
 ``gdynbook/_data`` (hatchling ``force-include``). Chapters call :func:`path` and
 never use relative paths such as ``../data``.
+
+``SHA256SUMS`` in the data directory lists the sha256 of every shipped file in the format
+of ``sha256sum`` (``cd data && sha256sum -c SHA256SUMS`` checks them);
+:func:`verify_manifest` checks it from Python and a test keeps it complete.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+MANIFEST = "SHA256SUMS"
+_NOT_LISTED = {MANIFEST, "README.md"}  # the manifest itself and the prose about the data
 
 
 def data_dir() -> Path:
@@ -32,14 +39,92 @@ def data_dir() -> Path:
     )
 
 
-def available() -> list[str]:
-    """Return the names of all shipped data files, relative to the data directory."""
-    root = data_dir()
+def available(root: Path | None = None) -> list[str]:
+    """Return the names of all shipped data files, relative to the data directory.
+
+    Parameters
+    ----------
+    root : pathlib.Path, optional
+        Data directory; default :func:`data_dir`.
+    """
+    root = data_dir() if root is None else Path(root)
     return sorted(
         str(p.relative_to(root)).replace("\\", "/")
         for p in root.rglob("*")
         if p.is_file() and not p.name.startswith(".")
     )
+
+
+def sha256_file(file: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(file, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_text(root: Path | None = None) -> str:
+    """Return the ``SHA256SUMS`` text for every file in the data directory.
+
+    One line per file, ``<sha256>  <relative path>``, sorted by path, the manifest
+    itself and ``README.md`` left out. Refresh the shipped one after changing ``data/`` with
+    ``python -c "from gdynbook import data; data.write_manifest('data')"``.
+
+    Parameters
+    ----------
+    root : pathlib.Path, optional
+        Data directory; default :func:`data_dir`.
+    """
+    root = data_dir() if root is None else Path(root)
+    lines = [
+        f"{sha256_file(root / name)}  {name}" for name in available(root) if name not in _NOT_LISTED
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_manifest(root: Path | str) -> Path:
+    """Write ``SHA256SUMS`` into the data directory ``root``; returns its path."""
+    target = Path(root) / MANIFEST
+    scratch = target.with_name(f".{MANIFEST}.tmp")
+    scratch.write_text(manifest_text(Path(root)))
+    scratch.replace(target)
+    return target
+
+
+def verify_manifest(root: Path | None = None) -> list[str]:
+    """Check the shipped files against ``SHA256SUMS``.
+
+    Parameters
+    ----------
+    root : pathlib.Path, optional
+        Data directory; default :func:`data_dir`.
+
+    Returns
+    -------
+    list of str
+        One line per problem (a file changed, missing or not listed); empty when every
+        file matches.
+    """
+    root = data_dir() if root is None else Path(root)
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        return [f"{manifest} is missing: write it with gdynbook.data.write_manifest({str(root)!r})"]
+    listed = {}
+    for line in manifest.read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        listed[name.strip()] = digest
+    present = set(available(root)) - _NOT_LISTED
+    problems = [
+        f"{name}: listed in {MANIFEST} but missing" for name in sorted(set(listed) - present)
+    ]
+    problems += [f"{name}: not listed in {MANIFEST}" for name in sorted(present - set(listed))]
+    problems += [
+        f"{name}: sha256 differs from {MANIFEST}"
+        for name in sorted(present & set(listed))
+        if sha256_file(root / name) != listed[name]
+    ]
+    return problems
 
 
 def path(name: str) -> Path:

@@ -76,3 +76,27 @@ def test_chapters_that_train_use_the_device_cell(path: Path) -> None:
     if trains:
         assert "DEVICE" in code, "a chapter that trains passes device=DEVICE"
     assert "import dgl" not in code, "Colab runs Python 3.12, where DGL has no wheel"
+
+
+def test_intro_learning_path_lists_every_chapter_with_both_times() -> None:
+    intro = (ROOT / "intro.md").read_text()
+    path = intro.split("## Learning path", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in path.splitlines() if line.startswith("|") and "{doc}" in line]
+    listed = [re.search(r"\{doc\}`(book/\w+)`", row).group(1) for row in rows]
+    assert listed == _toc_files(), "the learning path follows the table of contents"
+    for row in rows:
+        fast, full = (cell.strip() for cell in row.strip("|").split("|")[-2:])
+        assert re.fullmatch(r"\d+\s(s|min)", fast) and re.fullmatch(r"\d+\s(s|min)", full), row
+    assert "fast-mode" in intro and "How to cite" in intro
+
+
+def test_citation_agrees_with_the_package_and_the_intro() -> None:
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert str(citation["version"]) == version
+    assert citation["repository-code"] == CONFIG["repository"]["url"]
+    intro = (ROOT / "intro.md").read_text()
+    assert f"version = {{{version}}}" in intro
+    assert f"url     = {{{CONFIG['repository']['url']}}}" in intro

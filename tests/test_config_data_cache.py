@@ -154,3 +154,40 @@ def test_chapter_time_budget_names_slow_chapters() -> None:
     assert len(slow) == 1 and "book/a.ipynb" in slow[0]
     many = root.over_budget({f"book/{k}.ipynb": 80.0 for k in range(12)})
     assert len(many) == 1 and "all chapters" in many[0]
+
+
+def test_shipped_manifest_lists_every_file_with_its_sha256() -> None:
+    import hashlib
+
+    root = ROOT / "data"
+    listed = dict(
+        reversed(line.split("  ", 1)) for line in (root / "SHA256SUMS").read_text().splitlines()
+    )
+    files = {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and p.name not in ("SHA256SUMS", "README.md")
+    }
+    assert set(listed) == files
+    for name, digest in listed.items():
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
+    assert data.verify_manifest(root) == []
+
+
+def test_manifest_check_names_changed_missing_and_unlisted_files(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.pt").write_bytes(b"weights")
+    (tmp_path / "b.csv").write_text("1,2\n")
+    data.write_manifest(tmp_path)
+    assert data.verify_manifest(tmp_path) == []
+    (tmp_path / "models" / "a.pt").write_bytes(b"other weights")
+    (tmp_path / "b.csv").unlink()
+    (tmp_path / "c.json").write_text("{}")
+    problems = data.verify_manifest(tmp_path)
+    assert problems == [
+        "b.csv: listed in SHA256SUMS but missing",
+        "c.json: not listed in SHA256SUMS",
+        "models/a.pt: sha256 differs from SHA256SUMS",
+    ]
+    (tmp_path / "SHA256SUMS").unlink()
+    assert "write_manifest" in data.verify_manifest(tmp_path)[0]

@@ -109,5 +109,5 @@ def test_screenshots_of_the_intro_and_the_toy_chapter(page) -> None:
     for name, relative in (("intro", "intro.html"), ("toy-system", "book/03_toy_system.html")):
         _open(page, relative)
         path = SHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=False)
+        page.screenshot(path=str(path), full_page=True)  # the whole page
         assert path.stat().st_size > 10_000

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gdynbook import __version__
+from gdynbook.data import sha256_file
 from gdynbook.systems.peo_litfsi.builder import AVOGADRO, Composition, build_box
 from gdynbook.systems.peo_litfsi.system import create_system, openmm_topology
 
@@ -138,15 +139,6 @@ def derived_seed(master: int, *labels: object) -> int:
     """A positive 31-bit seed from the master seed and labels (stage, chunk)."""
     text = json.dumps([master, *[str(label) for label in labels]])
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % (2**31 - 2) + 1
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
