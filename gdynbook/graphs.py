@@ -24,8 +24,8 @@ from scipy.spatial import cKDTree
 
 from gdynbook.trajectory import Trajectory
 
-#: Up to this many candidate image atoms per centre, brute force beats a k-d tree.
-_BRUTE_FORCE_LIMIT = 4_096
+#: Up to this many (centre, candidate image) pairs, brute force beats a k-d tree.
+_BRUTE_FORCE_LIMIT = 20_000
 
 
 class GraphError(ValueError):
@@ -61,17 +61,56 @@ def image_range(lattice: np.ndarray, cutoff: float) -> np.ndarray:
     return np.ceil(cutoff / spacing).astype(np.int64)
 
 
-def _images(frac: np.ndarray, lattice: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cartesian positions and atom indices of all images that can lie within ``cutoff``
-    of a point in the cell. ``frac`` must be wrapped into [0, 1)."""
-    reach = image_range(lattice, cutoff)
-    spacing = 1.0 / np.linalg.norm(np.linalg.inv(lattice), axis=0)
-    margin = cutoff / spacing  # in fractional units, per axis
-    shifts = np.array(list(itertools.product(*[range(-r, r + 1) for r in reach])), dtype=float)
-    shifted = frac[None, :, :] + shifts[:, None, :]  # (S, N, 3)
-    keep = np.all((shifted >= -margin - 1e-9) & (shifted < 1.0 + margin + 1e-9), axis=-1)
-    atom = np.broadcast_to(np.arange(frac.shape[0]), keep.shape)[keep]
-    return shifted[keep] @ lattice, atom
+def _images(frac: np.ndarray, lattice: np.ndarray, reach_a: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cartesian positions and atom indices of all images that can lie within ``reach_a``
+    (Å) of a point in the cell. ``frac`` must be wrapped into [0, 1).
+
+    An image is kept if its fractional coordinate along every axis lies within the margin
+    ``reach_a / dᵢ`` of the cell (dᵢ: spacing of the lattice planes): any other image is
+    farther than ``reach_a`` from every point of the cell along that plane normal. Images
+    come shift-major (shifts in ``itertools.product`` order), atoms in order within.
+    """
+    reach = image_range(lattice, reach_a)
+    margin = reach_a * np.linalg.norm(np.linalg.inv(lattice), axis=0)  # fractional, per axis
+    inside = []
+    for axis in range(3):
+        moved = frac[None, :, axis] + np.arange(-reach[axis], reach[axis] + 1)[:, None]
+        inside.append((moved >= -margin[axis] - 1e-9) & (moved < 1.0 + margin[axis] + 1e-9))
+    keep = inside[0][:, None, None, :] & inside[1][None, :, None, :] & inside[2][None, None]
+    s0, s1, s2, atom = np.nonzero(keep)
+    shift = np.stack([s0 - reach[0], s1 - reach[1], s2 - reach[2]], axis=1)
+    return (frac[atom] + shift) @ lattice, atom
+
+
+def _search_reach(n_points: int, lattice: np.ndarray, k: int, cutoff: float) -> float:
+    """A first search radius, Å: 1.4 × the radius holding k points at the mean density.
+
+    Rows whose k-th neighbour lies beyond it are searched again with the full cutoff, so
+    the radius only sets the speed, never the result.
+    """
+    density = n_points / abs(np.linalg.det(lattice))
+    typical = (3.0 * k / (4.0 * np.pi * density)) ** (1.0 / 3.0)
+    return float(min(cutoff, 1.4 * typical + 0.5))
+
+
+def _tree_neighbors(
+    frac: np.ndarray,
+    lattice: np.ndarray,
+    query: np.ndarray,
+    k: int,
+    reach_a: float,
+    workers: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest images within ``reach_a`` of each query point: (distance, atom), a k-d tree."""
+    image_pos, image_atom = _images(frac, lattice, reach_a)
+    k_eff = min(k, image_pos.shape[0])
+    tree = cKDTree(image_pos, leafsize=16, balanced_tree=False, compact_nodes=False)
+    found_dist, found = tree.query(query, k=k_eff, distance_upper_bound=reach_a, workers=workers)
+    found_dist = found_dist.reshape(len(query), k_eff)
+    found = found.reshape(len(query), k_eff)
+    missing = found >= image_pos.shape[0]
+    found_atom = np.where(missing, -1, image_atom[np.where(missing, 0, found)])
+    return found_dist, found_atom
 
 
 def neighbor_lists(
@@ -120,31 +159,54 @@ def neighbor_lists(
     frac = coords @ np.linalg.inv(lattice)
     frac -= np.floor(frac)
     positions = frac @ lattice
-    image_pos, image_atom = _images(frac[candidates], lattice, cutoff)
-    image_atom = candidates[image_atom]
     query = positions[centers]
     k = n_neighbors + 1  # room for the centre itself, removed below
-    if image_pos.shape[0] <= _BRUTE_FORCE_LIMIT:
+    n_images = len(candidates) * np.prod(2 * image_range(lattice, cutoff) + 1)  # at most
+    if len(centers) * n_images <= _BRUTE_FORCE_LIMIT:
+        image_pos, image_atom = _images(frac[candidates], lattice, cutoff)
         dist = np.linalg.norm(query[:, None, :] - image_pos[None, :, :], axis=-1)
         dist[dist > cutoff] = np.inf
         found = np.argsort(dist, axis=1, kind="stable")[:, : min(k, dist.shape[1])]
         found_dist = np.take_along_axis(dist, found, axis=1)
-        found_atom = image_atom[found]
+        found_atom = candidates[image_atom[found]]
     else:
-        tree = cKDTree(image_pos, leafsize=32, balanced_tree=False, compact_nodes=False)
-        k_eff = min(k, image_pos.shape[0])
-        found_dist, found = tree.query(query, k=k_eff, distance_upper_bound=cutoff, workers=workers)
-        found_dist = found_dist.reshape(len(centers), k_eff)
-        found = found.reshape(len(centers), k_eff)
-        found_atom = np.where(
-            found < image_pos.shape[0], image_atom[np.minimum(found, len(image_atom) - 1)], -1
+        # Search within a small radius first (a small tree); rows that may miss a
+        # neighbour (fewer than k found within that radius) are searched again with the
+        # cutoff. Every image the first search left out is farther than the radius.
+        first_reach = _search_reach(len(candidates), lattice, k, cutoff)
+        found_dist, found_atom = _tree_neighbors(
+            frac[candidates], lattice, query, k, first_reach, workers
         )
-    # drop the centre itself (zero distance, same atom); keep its periodic images
+        if first_reach < cutoff:
+            complete = found_dist[:, -1] <= first_reach if found_dist.shape[1] == k else False
+            again = np.flatnonzero(~np.broadcast_to(complete, len(query)))
+            if again.size:
+                redo_dist, redo_atom = _tree_neighbors(
+                    frac[candidates], lattice, query[again], k, cutoff, workers
+                )
+                width = max(found_dist.shape[1], redo_dist.shape[1])
+                found_dist = np.pad(
+                    found_dist, ((0, 0), (0, width - found_dist.shape[1])), constant_values=np.inf
+                )
+                found_atom = np.pad(
+                    found_atom, ((0, 0), (0, width - found_atom.shape[1])), constant_values=-1
+                )
+                found_dist[again, : redo_dist.shape[1]] = redo_dist
+                found_atom[again, : redo_atom.shape[1]] = redo_atom
+        found_atom = np.where(found_atom >= 0, candidates[np.maximum(found_atom, 0)], -1)
+    # Drop the centre itself (zero distance, same atom); keep its periodic images. Rows
+    # come sorted by distance, so the centre, when present, is usually the first entry.
     is_self = (found_atom == centers[:, None]) & (found_dist < 1e-8)
-    found_dist = np.where(is_self, np.inf, found_dist)
-    order = np.argsort(found_dist, axis=1, kind="stable")
-    found_dist = np.take_along_axis(found_dist, order, axis=1)[:, :n_neighbors]
-    found_atom = np.take_along_axis(found_atom, order, axis=1)[:, :n_neighbors]
+    n_self = int(is_self.sum())
+    if n_self == 0:
+        found_dist, found_atom = found_dist[:, :n_neighbors], found_atom[:, :n_neighbors]
+    elif n_self == len(centers) and is_self[:, 0].all():
+        found_dist, found_atom = found_dist[:, 1:k], found_atom[:, 1:k]
+    else:  # an atom on top of another one: sort the rows again
+        found_dist = np.where(is_self, np.inf, found_dist)
+        order = np.argsort(found_dist, axis=1, kind="stable")
+        found_dist = np.take_along_axis(found_dist, order, axis=1)[:, :n_neighbors]
+        found_atom = np.take_along_axis(found_atom, order, axis=1)[:, :n_neighbors]
     if found_dist.shape[1] < n_neighbors:
         pad = n_neighbors - found_dist.shape[1]
         found_dist = np.pad(found_dist, ((0, 0), (0, pad)), constant_values=np.inf)

@@ -56,6 +56,57 @@ def test_matches_brute_force(lattice, force_tree, monkeypatch) -> None:
                 assert ours == theirs
 
 
+def _all_images_sorted(coords, lattice, centers, candidates, cutoff, reach=1):
+    """Brute force: distances to every image of every candidate within ``reach`` cells."""
+    shifts = np.array(list(itertools.product(range(-reach, reach + 1), repeat=3))) @ lattice
+    images = (coords[candidates][:, None, :] + shifts[None]).reshape(-1, 3)
+    atom = np.repeat(candidates, len(shifts))
+    rows = []
+    for i in centers:
+        dist = np.linalg.norm(images - coords[i], axis=1)
+        dist[((atom == i) & (dist < 1e-8)) | (dist > cutoff)] = np.inf
+        rows.append(np.sort(dist))
+    return np.array(rows)
+
+
+def test_two_pass_search_is_exact_in_a_clustered_system(monkeypatch) -> None:
+    """A dense cluster in a sparse box: the first search radius comes from the mean
+    density, so isolated atoms find too few neighbours within it and are searched again
+    with the cutoff. Both passes together must equal brute force."""
+    rng = np.random.default_rng(7)
+    lattice = triclinic_lattice() * 2.5
+    centre = np.array([0.5, 0.5, 0.5]) @ lattice
+    cluster = centre + rng.normal(scale=2.0, size=(400, 3))
+    sparse = rng.random((40, 3)) @ lattice
+    coords = np.concatenate([cluster, sparse])
+    reaches = []
+    tree_neighbors = graphs._tree_neighbors
+
+    def spy(*args, **kwargs):
+        reaches.append(args[4])
+        return tree_neighbors(*args, **kwargs)
+
+    monkeypatch.setattr(graphs, "_tree_neighbors", spy)
+    monkeypatch.setattr(graphs, "_BRUTE_FORCE_LIMIT", 0)
+    candidates = np.arange(0, len(coords), 2)  # every other atom may be a neighbour
+    for centers in (np.arange(len(coords)), candidates):
+        reaches.clear()
+        index, distance, mask = neighbor_lists(
+            coords, lattice, 8, 6.5, centers=centers, candidates=candidates
+        )
+        assert reaches[0] < 6.5 and reaches[-1] == 6.5, "the second pass did not run"
+        shifts = np.array(list(itertools.product((-1, 0, 1), repeat=3))) @ lattice
+        for row, i in enumerate(centers):  # each neighbour has an image at its distance
+            for j, d in zip(index[row][mask[row]], distance[row][mask[row]], strict=True):
+                assert j in candidates
+                gaps = np.abs(np.linalg.norm(coords[j] + shifts - coords[i], axis=1) - d)
+                assert gaps.min() < 1e-9
+        expected = _all_images_sorted(coords, lattice, centers, candidates, 6.5)[:, :8]
+        np.testing.assert_allclose(distance, expected, atol=1e-9)
+        np.testing.assert_array_equal(mask, np.isfinite(expected))
+        assert (~mask).any(), "some isolated atoms have fewer than 8 within the cutoff"
+
+
 def test_wrapped_and_unwrapped_give_the_same_graph() -> None:
     lattice = triclinic_lattice()
     rng = np.random.default_rng(4)
