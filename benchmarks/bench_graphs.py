@@ -50,7 +50,7 @@ def matscipy_style(coords: np.ndarray, length: float):
     return i[order], j[order], d[order]
 
 
-def timed(fn, *args, repeats: int = 3) -> float:
+def timed(fn, *args, repeats: int = 7) -> float:
     best = np.inf
     for _ in range(repeats):
         start = time.perf_counter()
