@@ -99,7 +99,7 @@ def main() -> None:
     # (only atoms within n_conv × cutoff of a target enter the search)
     print(f"{'atoms':>7} {'build_graphs ms/frame (16 targets, n_conv=1)':>46} {'vs 1,650':>9}")
     first = None
-    for n_atoms in (1_650, 5_000, 20_000):
+    for n_atoms in (1_650, 5_000, 20_000, 80_000):
         length = (n_atoms / DENSITY) ** (1 / 3)
         coords = rng.random((3, n_atoms, 3)) * length
         traj = Trajectory(coords, np.eye(3) * length, np.full(n_atoms, 8), np.arange(16), 1.0)

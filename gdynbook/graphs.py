@@ -156,14 +156,15 @@ def neighbor_lists(
     candidates = np.arange(n_atoms) if candidates is None else np.asarray(candidates, np.int64)
     if n_neighbors < 1 or cutoff <= 0:
         raise GraphError("n_neighbors must be ≥ 1 and cutoff > 0.")
-    frac = coords @ np.linalg.inv(lattice)
+    inverse = np.linalg.inv(lattice)
+    frac = coords[candidates] @ inverse  # only the atoms the search needs
     frac -= np.floor(frac)
-    positions = frac @ lattice
-    query = positions[centers]
+    query = coords[centers] @ inverse
+    query = (query - np.floor(query)) @ lattice
     k = n_neighbors + 1  # room for the centre itself, removed below
     n_images = len(candidates) * np.prod(2 * image_range(lattice, cutoff) + 1)  # at most
     if len(centers) * n_images <= _BRUTE_FORCE_LIMIT:
-        image_pos, image_atom = _images(frac[candidates], lattice, cutoff)
+        image_pos, image_atom = _images(frac, lattice, cutoff)
         dist = np.linalg.norm(query[:, None, :] - image_pos[None, :, :], axis=-1)
         dist[dist > cutoff] = np.inf
         found = np.argsort(dist, axis=1, kind="stable")[:, : min(k, dist.shape[1])]
@@ -174,15 +175,13 @@ def neighbor_lists(
         # neighbour (fewer than k found within that radius) are searched again with the
         # cutoff. Every image the first search left out is farther than the radius.
         first_reach = _search_reach(len(candidates), lattice, k, cutoff)
-        found_dist, found_atom = _tree_neighbors(
-            frac[candidates], lattice, query, k, first_reach, workers
-        )
+        found_dist, found_atom = _tree_neighbors(frac, lattice, query, k, first_reach, workers)
         if first_reach < cutoff:
             complete = found_dist[:, -1] <= first_reach if found_dist.shape[1] == k else False
             again = np.flatnonzero(~np.broadcast_to(complete, len(query)))
             if again.size:
                 redo_dist, redo_atom = _tree_neighbors(
-                    frac[candidates], lattice, query[again], k, cutoff, workers
+                    frac, lattice, query[again], k, cutoff, workers
                 )
                 width = max(found_dist.shape[1], redo_dist.shape[1])
                 found_dist = np.pad(
@@ -319,29 +318,46 @@ def _near_targets(
     candidates: np.ndarray,
     radius: float,
 ) -> np.ndarray:
-    """Candidates that may lie within ``radius`` (Å) of a target (conservative).
+    """Candidates (sorted, unique) that may lie within ``radius`` (Å) of a target.
 
-    An image within r of a target differs from it by at most r/dᵢ in fractional
-    coordinate i (dᵢ: spacing of the lattice planes), so a candidate whose wrapped
-    fractional difference exceeds that on any axis is farther than r. When r/dᵢ ≥ ½
+    An image within r of a target differs from it by at most rᵢ = r/dᵢ in fractional
+    coordinate i (dᵢ: spacing of the lattice planes). The cell is cut into a grid of
+    bins about rᵢ/4 wide; the bins within rᵢ of a target's bin are marked, and the
+    candidates in marked bins are kept — one pass over the atoms, no tree. When rᵢ ≥ ½
     the region wraps around the cell and every candidate is kept.
     """
     inverse = np.linalg.inv(lattice)
-    reach = radius * np.linalg.norm(inverse, axis=0)  # r/dᵢ per axis
+    reach = radius * np.linalg.norm(inverse, axis=0)  # rᵢ per axis
     if np.any(reach >= 0.5) or candidates.size <= 4 * targets.size:
         return candidates
-    frac = coords @ inverse
-    frac -= np.floor(frac)
-    # periodic k-d tree in fractional space, Chebyshev ball of the largest reach
-    tree = cKDTree(
-        np.minimum(frac[candidates], np.nextafter(1.0, 0.0)),
-        boxsize=1.0,
-        balanced_tree=False,
-        compact_nodes=False,
-    )
-    found = tree.query_ball_point(frac[targets], r=float(reach.max()), p=np.inf)
-    near = np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]))
-    return candidates[near]
+    n_bins = np.minimum(np.floor(4.0 / reach), 64).astype(np.int64)  # bins per axis
+    # a difference of at most rᵢ in fractional coordinate spans at most this many bins
+    spread = np.floor(reach * n_bins).astype(np.int64) + 1
+
+    to_bins = inverse * n_bins  # Cartesian → fractional × bins per axis
+
+    def bins(positions: np.ndarray) -> np.ndarray:
+        """Bin of each position, (n, 3), wrapped into the cell (int32, one pass each)."""
+        scaled = positions @ to_bins
+        np.floor(scaled, out=scaled)
+        cell = scaled.astype(np.int32)
+        cell %= n_bins.astype(np.int32)
+        return cell
+
+    marked = np.zeros(tuple(n_bins), dtype=bool)
+    offsets = [np.arange(-spread[i], spread[i] + 1) for i in range(3)]
+    for t0, t1, t2 in bins(coords[targets]):
+        marked[
+            np.ix_(
+                (t0 + offsets[0]) % n_bins[0],
+                (t1 + offsets[1]) % n_bins[1],
+                (t2 + offsets[2]) % n_bins[2],
+            )
+        ] = True
+    # candidates are sorted and unique: all of them means every atom, in order (no copy)
+    cell = bins(coords if candidates.size == coords.shape[0] else coords[candidates])
+    flat = (cell[:, 0] * n_bins[1] + cell[:, 1]) * n_bins[2] + cell[:, 2]
+    return candidates[marked.ravel()[flat]]
 
 
 def _small_cell_neighbors(

@@ -283,3 +283,22 @@ def test_restricting_to_atoms_near_the_targets_changes_nothing(monkeypatch, n_co
     for key in ("node_offsets", "node_atom", "nbr_index", "nbr_mask", "hops"):
         np.testing.assert_array_equal(getattr(restricted, key), getattr(everything, key), key)
     np.testing.assert_allclose(restricted.nbr_distance, everything.nbr_distance)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_near_targets_keeps_every_atom_within_the_radius(seed) -> None:
+    """The binned filter is conservative: brute force over images finds no atom within
+    the radius of a target that the filter dropped, however the atoms are unwrapped."""
+    rng = np.random.default_rng(seed)
+    lattice = triclinic_lattice() * 4.0
+    coords = rng.random((3000, 3)) @ lattice + rng.integers(-3, 4, (3000, 1)) * lattice[2]
+    targets = rng.choice(3000, size=3, replace=False)
+    candidates = np.arange(0, 3000, 3)
+    kept = set(graphs._near_targets(coords, lattice, targets, candidates, 5.0).tolist())
+    shifts = np.array(list(itertools.product((-4, -3, -2, -1, 0, 1, 2, 3, 4), repeat=3)))
+    images = shifts @ lattice
+    for t in targets:
+        delta = coords[candidates] - coords[t]
+        nearest = np.linalg.norm(delta[:, None, :] + images[None], axis=-1).min(axis=1)
+        assert set(candidates[nearest <= 5.0].tolist()) <= kept
+    assert len(kept) < candidates.size / 2, "the filter keeps too much to be tested"
