@@ -82,3 +82,15 @@ def test_build_fails_on_each_fault_and_passes_without(tmp_path: Path) -> None:
     assert faulty.returncode != 0, "the build passed with broken references and figures"
     for fault, (_, message) in FAULTS.items():
         assert message in log, f"the build log does not name the {fault} ({message!r})"
+
+
+def test_api_reference_documents_every_module() -> None:
+    api = (ROOT / "reference" / "api.md").read_text()
+    documented = set(re.findall(r"automodule:: ([\w.]+)", api))
+    modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in (ROOT / "gdynbook").rglob("*.py")
+        if path.stem not in ("__init__", "__main__")
+    }
+    assert modules - documented == set(), "add these modules to reference/api.md"
+    assert documented - modules == set(), "reference/api.md names modules that do not exist"
