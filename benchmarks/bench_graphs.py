@@ -89,9 +89,10 @@ def main() -> None:
     base = np.array([[0.25, 0.25, 0.25], [0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
     coords = (base[None] + 0.02 * rng.normal(size=(n_frames, 5, 3))) * a
     traj = Trajectory(coords, np.eye(3) * a, [3, 16, 16, 16, 16], [0], 0.1)
-    start = time.perf_counter()
-    build_graphs(traj, M, CUTOFF, n_conv=3, progress=False, use_cache=False)
-    per_frame = (time.perf_counter() - start) / n_frames
+    per_frame = timed(
+        lambda: build_graphs(traj, M, CUTOFF, n_conv=3, progress=False, use_cache=False),
+        repeats=3,
+    ) / n_frames
     print(f"toy cell: build_graphs {per_frame * 1e6:.0f} µs/frame "
           f"({per_frame * 1e5:.0f} s per 10^5 frames)")
 
