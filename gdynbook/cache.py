@@ -10,9 +10,10 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -63,24 +64,48 @@ def cache_path(namespace: str, *parts: Any, suffix: str = ".npz") -> Path:
     return directory / f"{cache_key(*parts)}{suffix}"
 
 
-def atomic_savez(
-    path: str | os.PathLike[str], *, compress: bool = False, **arrays: np.ndarray
-) -> Path:
-    """Write ``arrays`` to an ``.npz`` file atomically.
+# The process's umask, read once: files written through a temporary file get the mode a
+# plain open() would give them (mkstemp alone makes them private, 0600).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
-    The data go to a temporary file in the same directory, which then replaces
-    ``path`` in one step, so an interrupted write never leaves a truncated file.
-    The name is used as given (numpy's ``.npz`` auto-suffix is not applied);
-    ``compress`` uses ``numpy.savez_compressed``.
+
+@contextmanager
+def _replacing(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary stream to a temporary file that replaces ``path`` when the block ends.
+
+    The temporary file lies in the same directory, so the replacement is one atomic
+    step: an interrupted write never leaves a truncated file, and on an error the
+    temporary file is removed and ``path`` is left as it was.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
+        os.fchmod(handle, 0o666 & ~_UMASK)
         with os.fdopen(handle, "wb") as stream:
-            (np.savez_compressed if compress else np.savez)(stream, **arrays)
+            yield stream
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return target
+
+
+def atomic_savez(
+    path: str | os.PathLike[str], *, compress: bool = False, **arrays: np.ndarray
+) -> Path:
+    """Write ``arrays`` to an ``.npz`` file atomically.
+
+    The name is used as given (numpy's ``.npz`` auto-suffix is not applied);
+    ``compress`` uses ``numpy.savez_compressed``.
+    """
+    with _replacing(path) as stream:
+        (np.savez_compressed if compress else np.savez)(stream, **arrays)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (a temporary file, then one rename)."""
+    with _replacing(path) as stream:
+        stream.write(data)
+    return Path(path)

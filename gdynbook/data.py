@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from gdynbook.cache import atomic_write_bytes
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 MANIFEST = "SHA256SUMS"
 _NOT_LISTED = {MANIFEST, "README.md"}  # the manifest itself and the prose about the data
@@ -85,11 +87,7 @@ def manifest_text(root: Path | None = None) -> str:
 
 def write_manifest(root: Path | str) -> Path:
     """Write ``SHA256SUMS`` into the data directory ``root``; returns its path."""
-    target = Path(root) / MANIFEST
-    scratch = target.with_name(f".{MANIFEST}.tmp")
-    scratch.write_text(manifest_text(Path(root)))
-    scratch.replace(target)
-    return target
+    return atomic_write_bytes(Path(root) / MANIFEST, manifest_text(Path(root)).encode())
 
 
 def verify_manifest(root: Path | None = None) -> list[str]:

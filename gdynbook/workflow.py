@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from gdynbook.cache import atomic_savez, atomic_write_bytes
 from gdynbook.trajectory import Trajectory, check_trajectory_list
 
 PREDICTIONS = "predictions.npz"
@@ -100,7 +101,6 @@ def train_run(
     import matplotlib.pyplot as plt
     import torch
 
-    from gdynbook.cache import atomic_savez
     from gdynbook.dataset import TrajectoryDataset
     from gdynbook.model import GDyNet
     from gdynbook.train import fit, predict, save
@@ -345,10 +345,7 @@ def analyze_run(
         ):
             fig.savefig(out / name, dpi=120, bbox_inches="tight")
             plt.close(fig)
-    path = out / SUMMARY
-    tmp = path.with_name(f".{SUMMARY}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_bytes(out / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 

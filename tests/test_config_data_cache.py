@@ -191,3 +191,27 @@ def test_manifest_check_names_changed_missing_and_unlisted_files(tmp_path: Path)
     ]
     (tmp_path / "SHA256SUMS").unlink()
     assert "write_manifest" in data.verify_manifest(tmp_path)[0]
+
+
+def test_atomic_writers_replace_in_one_step_and_keep_the_usual_mode(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"x")  # the mode an ordinary open() gives under this umask
+    target = tmp_path / "sub" / "summary.json"
+    cache.atomic_write_bytes(target, b'{"a": 1}\n')
+    assert target.read_bytes() == b'{"a": 1}\n'
+    assert target.stat().st_mode == plain.stat().st_mode
+    arrays = tmp_path / "arrays.npz"
+    cache.atomic_savez(arrays, compress=True, x=np.arange(3))
+    with np.load(arrays) as loaded:
+        np.testing.assert_array_equal(loaded["x"], np.arange(3))
+    assert arrays.stat().st_mode == plain.stat().st_mode
+
+    class Unwritable:
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        cache.atomic_savez(arrays, x=Unwritable())
+    with np.load(arrays) as loaded:  # the old file is untouched, no temporary is left
+        np.testing.assert_array_equal(loaded["x"], np.arange(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arrays.npz", "plain.txt", "sub"]

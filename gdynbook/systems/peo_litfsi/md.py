@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gdynbook import __version__
+from gdynbook.cache import atomic_write_bytes
 from gdynbook.data import sha256_file
 from gdynbook.systems.peo_litfsi.builder import AVOGADRO, Composition, build_box
 from gdynbook.systems.peo_litfsi.system import create_system, openmm_topology
@@ -141,15 +142,9 @@ def derived_seed(master: int, *labels: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % (2**31 - 2) + 1
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_json(path: Path, values: dict[str, Any]) -> None:
     """Write JSON atomically."""
-    _atomic_write_bytes(path, (json.dumps(values, indent=2, sort_keys=False) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(values, indent=2, sort_keys=False) + "\n").encode())
 
 
 def save_state(state: openmm.State, path: Path) -> None:
@@ -157,7 +152,7 @@ def save_state(state: openmm.State, path: Path) -> None:
     import openmm
 
     xml = openmm.XmlSerializer.serialize(state).encode()
-    _atomic_write_bytes(path, gzip.compress(xml, compresslevel=6, mtime=0))
+    atomic_write_bytes(path, gzip.compress(xml, compresslevel=6, mtime=0))
 
 
 def load_state(path: Path) -> openmm.State:
@@ -254,7 +249,7 @@ class ThermoLog:
     def write(self, path: Path) -> None:
         header = ",".join(self.columns)
         lines = [header] + [",".join(f"{v:.6f}" for v in row) for row in self.rows]
-        _atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+        atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
 def read_thermo(path: Path) -> np.ndarray:
