@@ -101,15 +101,20 @@ def _tree_neighbors(
     reach_a: float,
     workers: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """k nearest images within ``reach_a`` of each query point: (distance, atom), a k-d tree."""
+    """k nearest images within ``reach_a`` of each query point, a k-d tree.
+
+    Returns (distance, atom), each (n_query, k); missing neighbours are ``inf`` and −1.
+    """
     image_pos, image_atom = _images(frac, lattice, reach_a)
+    found_dist = np.full((len(query), k), np.inf)
+    found_atom = np.full((len(query), k), -1, dtype=np.int64)
     k_eff = min(k, image_pos.shape[0])
     tree = cKDTree(image_pos, leafsize=16, balanced_tree=False, compact_nodes=False)
-    found_dist, found = tree.query(query, k=k_eff, distance_upper_bound=reach_a, workers=workers)
-    found_dist = found_dist.reshape(len(query), k_eff)
+    dist, found = tree.query(query, k=k_eff, distance_upper_bound=reach_a, workers=workers)
     found = found.reshape(len(query), k_eff)
     missing = found >= image_pos.shape[0]
-    found_atom = np.where(missing, -1, image_atom[np.where(missing, 0, found)])
+    found_dist[:, :k_eff] = dist.reshape(len(query), k_eff)
+    found_atom[:, :k_eff] = np.where(missing, -1, image_atom[np.where(missing, 0, found)])
     return found_dist, found_atom
 
 
@@ -177,21 +182,11 @@ def neighbor_lists(
         first_reach = _search_reach(len(candidates), lattice, k, cutoff)
         found_dist, found_atom = _tree_neighbors(frac, lattice, query, k, first_reach, workers)
         if first_reach < cutoff:
-            complete = found_dist[:, -1] <= first_reach if found_dist.shape[1] == k else False
-            again = np.flatnonzero(~np.broadcast_to(complete, len(query)))
+            again = np.flatnonzero(found_dist[:, -1] > first_reach)  # inf: fewer than k
             if again.size:
-                redo_dist, redo_atom = _tree_neighbors(
+                found_dist[again], found_atom[again] = _tree_neighbors(
                     frac, lattice, query[again], k, cutoff, workers
                 )
-                width = max(found_dist.shape[1], redo_dist.shape[1])
-                found_dist = np.pad(
-                    found_dist, ((0, 0), (0, width - found_dist.shape[1])), constant_values=np.inf
-                )
-                found_atom = np.pad(
-                    found_atom, ((0, 0), (0, width - found_atom.shape[1])), constant_values=-1
-                )
-                found_dist[again, : redo_dist.shape[1]] = redo_dist
-                found_atom[again, : redo_atom.shape[1]] = redo_atom
         found_atom = np.where(found_atom >= 0, candidates[np.maximum(found_atom, 0)], -1)
     # Drop the centre itself (zero distance, same atom); keep its periodic images. Rows
     # come sorted by distance, so the centre, when present, is usually the first entry.
