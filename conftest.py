@@ -9,7 +9,6 @@ fails the run.
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -53,8 +52,9 @@ def over_budget(seconds: dict[str, float]) -> list[str]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    fast = os.environ.get("GDYNBOOK_FAST", "") not in ("0", "false", "no")
-    problems = over_budget(_chapter_seconds) if fast else []
+    from gdynbook import config
+
+    problems = over_budget(_chapter_seconds) if config.fast_mode() else []
     if problems and exitstatus == 0:
         for problem in problems:
             print(f"\nTIME BUDGET EXCEEDED: {problem}")
