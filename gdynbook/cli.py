@@ -166,6 +166,14 @@ def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead of production: compare 2 fs/natural masses with the production time "
         "step from the equilibrated state, PS ps each (needs --resume)",
     )
+    parser.add_argument(
+        "--campaign",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run (or, with --resume, continue) every build listed in a campaign file, "
+        "one after another, each in DIR/<build name>",
+    )
     add_output_argument(parser)
 
 
@@ -177,6 +185,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
             "simulate never overwrites finished chunks: remove the output directory first, "
             "or continue it with --resume."
         )
+    if args.campaign is not None:
+        return _run_campaign(args)
     protocol = None
     if not args.resume:
         protocol = Protocol.smoke() if args.preset == "smoke" else Protocol()
@@ -214,6 +224,47 @@ def _run_simulate(args: argparse.Namespace) -> int:
         return 0
     finished = simulation.run()
     print("finished" if finished else "stopped early (resume with --resume)")
+    return 0
+
+
+def _run_campaign(args: argparse.Namespace) -> int:
+    from gdynbook.systems.peo_litfsi.campaign import read_campaign, run_campaign
+
+    given = [
+        name
+        for name, value in (
+            ("--runs", args.runs),
+            ("--production-ps", args.production_ps),
+            ("--temperature-k", args.temperature_k),
+            ("--seed", args.seed),
+            ("--time-step-check-ps", args.time_step_check_ps),
+        )
+        if value is not None
+    ]
+    if given or args.preset != "full":
+        raise ValueError(
+            "with --campaign every parameter comes from the campaign file; drop "
+            + ", ".join(given or ["--preset"])
+            + "."
+        )
+    if not args.campaign.is_file():
+        raise FileNotFoundError(f"campaign file {args.campaign} does not exist.")
+    builds = read_campaign(args.campaign)  # refuses a bad file before anything runs
+    started = [b.name for b in builds if (args.output / b.name / "protocol.json").exists()]
+    if started and not args.resume:
+        raise FileExistsError(
+            f"{args.output} already holds builds of this campaign ({', '.join(started)}): "
+            "pass --resume to continue them."
+        )
+    finished = run_campaign(
+        args.campaign,
+        args.output,
+        platform=args.platform,
+        threads=args.threads,
+        max_wall_hours=args.max_hours,
+        progress=not args.no_progress,
+    )
+    print("campaign finished" if finished else "stopped early (resume with --resume)")
     return 0
 
 

@@ -120,10 +120,22 @@ DIHEDRALS: dict[tuple[str, str, str, str], tuple[float, float, float, float]] = 
 }
 
 
-def scaled_charge(type_name: str) -> float:
-    """Return the charge used in simulations (ions scaled by 0.8), e."""
+def scaled_charge(type_name: str, ion_charge_scale: float = ION_CHARGE_SCALE) -> float:
+    """Return the charge used in simulations, e.
+
+    Parameters
+    ----------
+    type_name : str
+        Atom type (key of :data:`ATOM_TYPES`).
+    ion_charge_scale : float
+        Factor applied to the charges of Li⁺ and TFSI⁻ atoms (default 0.8, the shipped
+        model; 0.7–0.8 are the usual electronic-continuum corrections). Ether charges
+        are never scaled.
+    """
+    if not 0.0 < ion_charge_scale <= 1.0:
+        raise ValueError(f"ion_charge_scale must lie in (0, 1], got {ion_charge_scale}.")
     atom_type = ATOM_TYPES[type_name]
-    scale = ION_CHARGE_SCALE if type_name in ION_TYPES else 1.0
+    scale = ion_charge_scale if type_name in ION_TYPES else 1.0
     return atom_type.charge * scale
 
 

@@ -39,7 +39,7 @@ from gdynbook import __version__
 from gdynbook.cache import atomic_write_bytes
 from gdynbook.data import sha256_file
 from gdynbook.systems.peo_litfsi.builder import AVOGADRO, Composition, build_box
-from gdynbook.systems.peo_litfsi.system import create_system, openmm_topology
+from gdynbook.systems.peo_litfsi.system import create_system, openmm_topology, subset_topology
 
 if TYPE_CHECKING:  # pragma: no cover
     import openmm
@@ -51,9 +51,19 @@ PARTIAL = ".partial"
 class Protocol:
     """Every parameter of a PEO/LiTFSI simulation (times in ps, temperatures in K).
 
-    The defaults are the shipped data set: 10 × 20-EO chains + 16 LiTFSI at 423 K,
-    4 fs steps with hydrogen mass repartitioning (H = 3 amu), five NVT runs of 2.5 ns
-    with a frame every 5 ps.
+    The defaults are the first shipped data set: 10 × 20-EO chains + 16 LiTFSI at
+    423 K, ion charges × 0.8, 4 fs steps with hydrogen mass repartitioning (H = 3 amu),
+    five NVT runs of 2.5 ns with a frame every 5 ps.
+
+    ``ion_charge_scale`` multiplies the Li⁺ and TFSI⁻ charges. ``frame_atoms`` is
+    ``"all"`` or ``"heavy"`` (hydrogens left out of the XTC frames and the topology
+    that goes with them, to keep shipped data small). With
+    ``equilibration_frame_interval_ps`` the anneal and NPT stages also write frames
+    (Li⁺, O and N only) every that many ps, so pairing and chain changes can be traced
+    through the equilibration. ``layout`` is ``"runs"`` (production in ``run-NN/``)
+    or ``"build"`` (one production run written into the output directory itself:
+    ``topology.pdb``, ``chunk-NNNN.xtc``, ``provenance.json`` beside ``protocol.json``).
+    ``keep_stage_states=False`` keeps only the latest state of each equilibration stage.
     """
 
     composition: Composition = field(default_factory=Composition)
@@ -81,6 +91,11 @@ class Protocol:
     chunk_ps: float = 250.0
     frame_interval_ps: float = 5.0
     thermo_interval_ps: float = 1.0
+    ion_charge_scale: float = 0.8
+    frame_atoms: str = "all"
+    equilibration_frame_interval_ps: float | None = None
+    layout: str = "runs"
+    keep_stage_states: bool = True
 
     @classmethod
     def smoke(cls) -> Protocol:
@@ -133,6 +148,32 @@ class Protocol:
             self.steps(interval)
         if self.npt_average_last_ps > self.npt_ps:
             raise ValueError("npt_average_last_ps cannot exceed npt_ps.")
+        if self.frame_atoms not in ("all", "heavy"):
+            raise ValueError(f"frame_atoms must be 'all' or 'heavy', got {self.frame_atoms!r}.")
+        if self.layout not in ("runs", "build"):
+            raise ValueError(f"layout must be 'runs' or 'build', got {self.layout!r}.")
+        if self.layout == "build" and self.n_runs != 1:
+            raise ValueError(
+                "layout='build' holds exactly one production run (n_runs=1); independent "
+                "builds are separate output directories."
+            )
+        if not 0.0 < self.ion_charge_scale <= 1.0:
+            raise ValueError(f"ion_charge_scale must lie in (0, 1], got {self.ion_charge_scale}.")
+        interval = self.equilibration_frame_interval_ps
+        if interval is not None:
+            for name in ("anneal_ps", "npt_ps"):
+                chunk = min(self.chunk_ps, getattr(self, name))
+                ratio = chunk / interval
+                if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+                    raise ValueError(
+                        f"equilibration_frame_interval_ps={interval} does not divide the "
+                        f"{name} chunks ({chunk} ps)."
+                    )
+                ratio = interval / self.thermo_interval_ps
+                if abs(ratio - round(ratio)) > 1e-9:
+                    raise ValueError(
+                        "equilibration_frame_interval_ps must be a multiple of thermo_interval_ps."
+                    )
 
 
 # ---------------------------------------------------------------------- small helpers
@@ -354,7 +395,10 @@ class PeoLitfsiSimulation:
 
         p = self.protocol
         system = create_system(
-            self.box, cutoff_a=p.cutoff_a, hydrogen_mass=p.hydrogen_mass_amu if hmr else None
+            self.box,
+            cutoff_a=p.cutoff_a,
+            hydrogen_mass=p.hydrogen_mass_amu if hmr else None,
+            ion_charge_scale=p.ion_charge_scale,
         )
         system.addForce(openmm.CMMotionRemover())
         if barostat is not None:
@@ -403,11 +447,14 @@ class PeoLitfsiSimulation:
         xtc_path: Path | None = None,
         reset_time: bool = False,
         hmr: bool = True,
+        frame_interval_ps: float | None = None,
+        frame_atoms: np.ndarray | None = None,
     ) -> tuple[openmm.State, ThermoLog, float]:
         """Run one segment; return the final state, its thermo log and the wall time (s).
 
-        With ``xtc_path``, a frame is stored every ``frame_interval_ps`` (unwrapped
-        positions, the frame's own simulation time) and written at the end, atomically.
+        With ``xtc_path``, a frame is stored every ``frame_interval_ps`` (default: the
+        protocol's; unwrapped positions of ``frame_atoms``, default every atom, at the
+        frame's own simulation time) and written at the end, atomically.
         """
         p = self.protocol
         system = self._system(barostat=barostat, hmr=hmr)
@@ -423,7 +470,7 @@ class PeoLitfsiSimulation:
         if reset_time:
             context.setTime(0.0)
         thermo = ThermoLog(system)
-        frame_steps = p.steps(p.frame_interval_ps, time_step_fs)
+        frame_steps = p.steps(frame_interval_ps or p.frame_interval_ps, time_step_fs)
         frames: list[np.ndarray] = []
         frame_times: list[float] = []
         frame_boxes: list[np.ndarray] = []
@@ -442,7 +489,8 @@ class PeoLitfsiSimulation:
             current = context.getState(getEnergy=True, getPositions=want_frame)
             thermo.record(current)
             if want_frame:
-                frames.append(current.getPositions(asNumpy=True)._value.astype(np.float32))
+                positions = current.getPositions(asNumpy=True)._value.astype(np.float32)
+                frames.append(positions if frame_atoms is None else positions[frame_atoms])
                 frame_times.append(current.getTime()._value)
                 frame_boxes.append(current.getPeriodicBoxVectors(asNumpy=True)._value)
             if bar is not None:
@@ -490,7 +538,50 @@ class PeoLitfsiSimulation:
         return self.output / "equilibration"
 
     def run_dir(self, index: int) -> Path:
+        if self.protocol.layout == "build":
+            return self.output
         return self.output / f"run-{index:02d}"
+
+    @property
+    def heavy_atoms(self) -> np.ndarray:
+        """Indices of every atom that is not hydrogen."""
+        from gdynbook.systems.peo_litfsi.forcefield import ATOM_TYPES
+
+        return np.array(
+            [i for i, t in enumerate(self.box.types) if ATOM_TYPES[t].element != "H"],
+            dtype=np.int64,
+        )
+
+    @property
+    def trace_atoms(self) -> np.ndarray:
+        """Atoms written to the equilibration trace: Li⁺ and every O and N."""
+        from gdynbook.systems.peo_litfsi.forcefield import ATOM_TYPES
+
+        return np.array(
+            [i for i, t in enumerate(self.box.types) if ATOM_TYPES[t].element in ("Li", "O", "N")],
+            dtype=np.int64,
+        )
+
+    @property
+    def frame_atoms(self) -> np.ndarray | None:
+        """Atoms written to production frames (``None``: all of them)."""
+        return self.heavy_atoms if self.protocol.frame_atoms == "heavy" else None
+
+    def write_topology(self, path: Path, state: openmm.State, atoms: np.ndarray | None) -> None:
+        """Write the PDB topology of ``atoms`` (default all) at ``state``, atomically."""
+        import openmm.app as app
+        import openmm.unit as unit
+
+        positions = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+        topology = openmm_topology(self.box)
+        if atoms is not None:
+            topology = subset_topology(topology, atoms)
+            positions = positions[atoms]
+        topology.setPeriodicBoxVectors(state.getPeriodicBoxVectors())
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w") as stream:
+            app.PDBFile.writeFile(topology, positions * unit.nanometer, stream, keepIds=True)
+        os.replace(tmp, path)
 
     def minimize(self) -> openmm.State:
         """Energy minimisation of the freshly built box."""
@@ -525,17 +616,33 @@ class PeoLitfsiSimulation:
         friction: float,
         fresh_velocities_first: bool,
     ) -> openmm.State | None:
-        """Run a stage in chunks, resuming after its last finished chunk."""
+        """Run a stage in chunks, resuming after its last finished chunk.
+
+        With ``keep_stage_states=False`` only the latest chunk's state of the stage is
+        kept (the earlier ones are removed once a later one is saved).
+        """
         p = self.protocol
         chunk_ps = min(p.chunk_ps, duration_ps)
         n_chunks = int(round(duration_ps / chunk_ps))
-        for k in range(n_chunks):
+        finished = [
+            k
+            for k in range(n_chunks)
+            if (self.equilibration_dir / f"{name}-{k:04d}.xml.gz").exists()
+        ]
+        first = 0
+        if finished:
+            first = finished[-1] + 1
+            state = load_state(self.equilibration_dir / f"{name}-{finished[-1]:04d}.xml.gz")
+        for k in range(first, n_chunks):
             path = self.equilibration_dir / f"{name}-{k:04d}.xml.gz"
-            if path.exists():
-                state = load_state(path)
-                continue
             if self.out_of_time():
                 return None
+            trace = p.equilibration_frame_interval_ps is not None and name in ("anneal", "npt")
+            trace_path = self.partial / f"trace-{name}-{k:04d}.xtc"
+            if trace and not (self.equilibration_dir / "topology-trace.pdb").exists():
+                self.write_topology(
+                    self.equilibration_dir / "topology-trace.pdb", state, self.trace_atoms
+                )
             state, thermo, _ = self._run_segment(
                 label=f"{name} {k + 1}/{n_chunks}",
                 state_in=state,
@@ -546,10 +653,17 @@ class PeoLitfsiSimulation:
                 barostat=barostat,
                 seed=derived_seed(p.seed, name, k),
                 fresh_velocities=fresh_velocities_first and k == 0,
+                xtc_path=trace_path if trace else None,
+                frame_interval_ps=p.equilibration_frame_interval_ps,
+                frame_atoms=self.trace_atoms if trace else None,
             )
             thermo.write(self.equilibration_dir / f"thermo-{name}-{k:04d}.csv")
+            if trace:
+                os.replace(trace_path, self.equilibration_dir / f"trace-{name}-{k:04d}.xtc")
             save_state(state, path)
             state = load_state(path)  # continue from exactly what a resume would read
+            if not p.keep_stage_states and k > 0:
+                (self.equilibration_dir / f"{name}-{k - 1:04d}.xml.gz").unlink(missing_ok=True)
         return state
 
     def equilibrate(self) -> openmm.State | None:
@@ -660,20 +774,12 @@ class PeoLitfsiSimulation:
         recorded there. Order of writes per chunk: the XTC file, the state after it
         (``state-NNNN.xml.gz``), then the provenance; the previous state is removed last.
         """
-        import openmm.app as app
-        import openmm.unit as unit
 
         p = self.protocol
         run = self.run_dir(index)
         run.mkdir(exist_ok=True)
         if not (run / "topology.pdb").exists():
-            positions = start.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-            tmp = run / ".topology.pdb.tmp"
-            topology = openmm_topology(self.box)
-            topology.setPeriodicBoxVectors(start.getPeriodicBoxVectors())
-            with open(tmp, "w") as stream:
-                app.PDBFile.writeFile(topology, positions * unit.nanometer, stream, keepIds=True)
-            os.replace(tmp, run / "topology.pdb")
+            self.write_topology(run / "topology.pdb", start, self.frame_atoms)
         provenance_path = run / "provenance.json"
         provenance = (
             json.loads(provenance_path.read_text())
@@ -718,6 +824,7 @@ class PeoLitfsiSimulation:
                 fresh_velocities=(k == 0),
                 xtc_path=xtc_tmp,
                 reset_time=(k == 0),
+                frame_atoms=self.frame_atoms,
             )
             rows = thermo.array()
             thermo.write(run / f"thermo-{k:04d}.csv")
@@ -748,14 +855,24 @@ class PeoLitfsiSimulation:
     def _new_provenance(self, index: int) -> dict[str, Any]:
         p = self.protocol
         equilibration = json.loads((self.equilibration_dir / "equilibration.json").read_text())
-        return {
-            "run": index,
-            "description": (
+        if p.layout == "build":
+            description = (
+                "PEO/LiTFSI NVT production at the mean NPT volume of an independent build: "
+                f"its own builder seed ({p.seed}), its own full equilibration, fresh "
+                "velocities; it continues no other build's state. Times count from the "
+                "start of production; coordinates are unwrapped"
+                + ("; hydrogens are left out of the frames." if p.frame_atoms == "heavy" else ".")
+            )
+        else:
+            description = (
                 "PEO/LiTFSI NVT production at the mean NPT volume; run 0 starts from the "
                 "NVT-equilibrated system, run k from the end of run k-1, each with fresh "
                 "velocities (independent branches of one equilibrated system). Times count "
                 "from the start of this run; coordinates are unwrapped."
-            ),
+            )
+        return {
+            "run": index,
+            "description": description,
             "temperature_k": p.temperature_k,
             "time_step_fs": p.time_step_fs,
             "hydrogen_mass_amu": p.hydrogen_mass_amu,
@@ -764,7 +881,12 @@ class PeoLitfsiSimulation:
             "unwrapped": True,
             "composition": dataclasses.asdict(p.composition),
             "eo_per_li": p.composition.eo_per_li,
+            "ion_charge_scale": p.ion_charge_scale,
             "n_atoms": self.box.n_atoms,
+            "frame_atoms": p.frame_atoms,
+            "n_frame_atoms": self.box.n_atoms
+            if self.frame_atoms is None
+            else len(self.frame_atoms),
             "seed": p.seed,
             "equilibration": equilibration,
             "versions": self._versions(),

@@ -22,6 +22,7 @@ from gdynbook.systems.peo_litfsi.builder import Box
 from gdynbook.systems.peo_litfsi.forcefield import (
     ATOM_TYPES,
     COULOMB_14_SCALE,
+    ION_CHARGE_SCALE,
     LJ_14_SCALE,
     angle_parameters,
     bond_parameters,
@@ -107,6 +108,38 @@ def openmm_topology(box: Box) -> openmm.app.Topology:
     return topology
 
 
+def subset_topology(topology: openmm.app.Topology, atoms: np.ndarray) -> openmm.app.Topology:
+    """A copy of ``topology`` holding only ``atoms`` (sorted indices) and their bonds.
+
+    Chains and residues keep their order and names; residues left empty are dropped.
+    Used to write the heavy-atom topology that matches heavy-atom XTC frames.
+    """
+    _require_openmm()
+    import openmm.app as app
+
+    keep = set(int(i) for i in atoms)
+    if len(keep) != len(atoms) or list(atoms) != sorted(keep):
+        raise ValueError("atoms must be sorted, unique indices.")
+    subset = app.Topology()
+    new_atom = {}
+    for chain in topology.chains():
+        new_chain = None
+        for residue in chain.residues():
+            kept = [atom for atom in residue.atoms() if atom.index in keep]
+            if not kept:
+                continue
+            if new_chain is None:
+                new_chain = subset.addChain(chain.id)
+            new_residue = subset.addResidue(residue.name, new_chain, residue.id)
+            for atom in kept:
+                new_atom[atom.index] = subset.addAtom(atom.name, atom.element, new_residue)
+    for bond in topology.bonds():
+        if bond[0].index in keep and bond[1].index in keep:
+            subset.addBond(new_atom[bond[0].index], new_atom[bond[1].index])
+    subset.setPeriodicBoxVectors(topology.getPeriodicBoxVectors())
+    return subset
+
+
 def create_system(
     box: Box,
     *,
@@ -116,6 +149,7 @@ def create_system(
     constrain_hydrogen_bonds: bool = True,
     periodic: bool = True,
     dispersion_correction: bool = True,
+    ion_charge_scale: float = ION_CHARGE_SCALE,
 ) -> openmm.System:
     """Build the OpenMM ``System`` of a PEO/LiTFSI box.
 
@@ -141,6 +175,8 @@ def create_system(
         Add the analytic long-range LJ correction (periodic only). With
         ``"li-geometric"`` it covers every pair except those of Li⁺, whose correction
         (a constant under 1 kJ/mol and 1 bar for the default box) is left out for speed.
+    ion_charge_scale : float
+        Factor on the Li⁺ and TFSI⁻ charges (default 0.8).
 
     Returns
     -------
@@ -194,7 +230,7 @@ def create_system(
     nonbonded = openmm.NonbondedForce()
     sigma_nm = np.array([ATOM_TYPES[t].sigma for t in types]) * ANGSTROM_TO_NM
     epsilon = np.array([ATOM_TYPES[t].epsilon for t in types])
-    charges = np.array([scaled_charge(t) for t in types])
+    charges = np.array([scaled_charge(t, ion_charge_scale) for t in types])
     is_li = np.array([t == "Li" for t in types])
     for i in range(n_atoms):
         in_nonbonded = lj_mixing == "arithmetic" or (lj_mixing == "li-geometric" and not is_li[i])

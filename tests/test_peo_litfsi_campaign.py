@@ -1,0 +1,225 @@
+"""Independent PEO/LiTFSI builds: campaign files, heavy-atom frames, traces, charge scale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mdtraj
+import numpy as np
+import pytest
+
+from gdynbook.cli import main
+from gdynbook.systems.peo_litfsi import md
+from gdynbook.systems.peo_litfsi.builder import build_box
+from gdynbook.systems.peo_litfsi.campaign import read_campaign, run_campaign
+from gdynbook.systems.peo_litfsi.forcefield import ATOM_TYPES, ION_TYPES
+from gdynbook.systems.peo_litfsi.md import PeoLitfsiSimulation, Protocol
+from gdynbook.systems.peo_litfsi.runs import load_run
+
+SMOKE_BASE = {
+    **{k: v for k, v in Protocol.smoke().to_dict().items() if k != "composition"},
+    "composition": {"n_chains": 2, "n_ethylene_oxide": 4, "n_salt": 2},
+    "n_runs": 1,
+    "anneal_ps": 1.2,
+    "layout": "build",
+    "frame_atoms": "heavy",
+    "equilibration_frame_interval_ps": 0.08,
+    "keep_stage_states": False,
+}
+
+
+def write_campaign(path: Path, builds: list[dict], base: dict | None = None) -> Path:
+    path.write_text(
+        json.dumps({"description": "test", "base": base or SMOKE_BASE, "builds": builds})
+    )
+    return path
+
+
+TWO_BUILDS = [
+    {"name": "screen/a", "protocol": {"seed": 11, "ion_charge_scale": 0.7}},
+    {"name": "screen/b", "protocol": {"seed": 12}},
+]
+
+
+def build_hashes(root: Path) -> dict[str, str]:
+    files = sorted(root.glob("screen/*/chunk-*.xtc")) + sorted(
+        root.glob("screen/*/equilibration/trace-*.xtc")
+    )
+    return {str(p.relative_to(root)): md.sha256_file(p) for p in files}
+
+
+class Cutoff:
+    """Patch ``out_of_time`` so a campaign stops after a given number of chunk checks."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
+        self.budget = budget
+        monkeypatch.setattr(PeoLitfsiSimulation, "out_of_time", lambda _sim: self.tick())
+
+    def tick(self) -> bool:
+        self.budget -= 1
+        return self.budget < 0
+
+
+@pytest.fixture(scope="module")
+def campaign_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("campaign")
+    path = write_campaign(folder / "campaign.json", TWO_BUILDS)
+    assert run_campaign(path, folder / "out", platform="Reference", progress=False)
+    return path, folder / "out"
+
+
+def test_builds_are_independent_and_load(campaign_run: tuple[Path, Path]) -> None:
+    path, root = campaign_run
+    builds = read_campaign(path)
+    first = builds[0].protocol
+    runs = [load_run(root / b.name) for b in builds]
+    for build, run in zip(builds, runs, strict=True):
+        p = build.protocol
+        assert run.provenance["complete"] is True
+        assert run.provenance["seed"] == p.seed
+        assert run.provenance["ion_charge_scale"] == p.ion_charge_scale
+        assert "independent build" in run.provenance["description"]
+        assert run.traj.n_frames == round(p.production_ps / p.frame_interval_ps)
+        # heavy atoms only: no hydrogen in the frames or the topology that goes with them
+        heavy = [
+            t
+            for t in build_box(p.composition, p.build_density_g_cm3, p.seed).types
+            if ATOM_TYPES[t].element != "H"
+        ]
+        assert run.traj.n_atoms == len(heavy) == run.provenance["n_frame_atoms"]
+        assert len(run.li_index) == p.composition.n_salt
+        assert len(run.ether_o_index) == p.composition.n_chains * (
+            p.composition.n_ethylene_oxide + 1
+        )
+    # the builds share nothing: other builder seed, other first frame
+    assert not np.allclose(runs[0].traj.coords[0], runs[1].traj.coords[0], atol=1.0)
+    assert first.seed != builds[1].protocol.seed
+
+
+def test_trace_covers_anneal_and_npt(campaign_run: tuple[Path, Path]) -> None:
+    path, root = campaign_run
+    build = read_campaign(path)[0]
+    p = build.protocol
+    folder = root / build.name / "equilibration"
+    topology = mdtraj.load_topology(str(folder / "topology-trace.pdb"))
+    elements = {atom.element.symbol for atom in topology.atoms}
+    assert elements == {"Li", "O", "N"}
+    n_li = p.composition.n_salt
+    n_o = p.composition.n_chains * (p.composition.n_ethylene_oxide + 1) + 4 * n_li
+    assert topology.n_atoms == n_li + n_o + n_li
+    for stage, duration in (("anneal", p.anneal_ps), ("npt", p.npt_ps)):
+        frames = sum(
+            mdtraj.load(str(f), top=topology).n_frames
+            for f in sorted(folder.glob(f"trace-{stage}-*.xtc"))
+        )
+        assert frames == round(duration / p.equilibration_frame_interval_ps)
+    # only the latest state of each stage is kept
+    assert [f.name for f in sorted(folder.glob("anneal-*.xml.gz"))] == ["anneal-0002.xml.gz"]
+
+
+def test_heavy_frames_are_the_heavy_atoms_of_a_full_run(tmp_path: Path) -> None:
+    """Same protocol with all atoms written: the heavy-atom run's frames are exactly its
+    heavy-atom columns, and the topologies name the same atoms (Reference platform)."""
+    base = dict(SMOKE_BASE, equilibration_frame_interval_ps=None)
+    heavy = write_campaign(tmp_path / "heavy.json", [{"name": "h", "protocol": {"seed": 5}}], base)
+    full = write_campaign(
+        tmp_path / "full.json", [{"name": "f", "protocol": {"seed": 5, "frame_atoms": "all"}}], base
+    )
+    assert run_campaign(heavy, tmp_path / "out", platform="Reference", progress=False)
+    assert run_campaign(full, tmp_path / "out", platform="Reference", progress=False)
+    heavy_run, full_run = load_run(tmp_path / "out" / "h"), load_run(tmp_path / "out" / "f")
+    full_top = mdtraj.load_topology(str(tmp_path / "out" / "f" / "topology.pdb"))
+    heavy_top = mdtraj.load_topology(str(tmp_path / "out" / "h" / "topology.pdb"))
+    keep = full_top.select("not element H")
+    np.testing.assert_array_equal(heavy_run.traj.coords, full_run.traj.coords[:, keep])
+    assert [(a.name, a.residue.name, a.residue.index) for a in heavy_top.atoms] == [
+        (full_top.atom(i).name, full_top.atom(i).residue.name, full_top.atom(i).residue.index)
+        for i in keep
+    ]
+    full_bonds = {(a.index, b.index) for a, b in full_top.bonds}
+    position = {int(i): k for k, i in enumerate(keep)}
+    expected = {
+        (position[a], position[b]) for a, b in full_bonds if a in position and b in position
+    }
+    assert {(a.index, b.index) for a, b in heavy_top.bonds} == expected
+
+
+def test_resumed_campaign_equals_an_uninterrupted_one(
+    campaign_run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, reference = campaign_run
+    out = tmp_path / "out"
+    for budget in (3, 2, 4, 1, 5, 2, 3):  # cut off in both builds, mid-stage and mid-run
+        cutoff = Cutoff(monkeypatch, budget)
+        if run_campaign(path, out, platform="Reference", progress=False):
+            break
+    cutoff.budget = 10_000
+    assert run_campaign(path, out, platform="Reference", progress=False)
+    assert build_hashes(out) == build_hashes(reference)
+
+
+@pytest.mark.parametrize("scale", [0.7, 0.8, 1.0])
+def test_ion_charge_scale_reaches_the_system(scale: float) -> None:
+    openmm = pytest.importorskip("openmm")
+    from gdynbook.systems.peo_litfsi.builder import Composition
+    from gdynbook.systems.peo_litfsi.system import create_system
+
+    box = build_box(Composition(1, 3, 2), 0.3, seed=1)
+    system = create_system(box, periodic=False, ion_charge_scale=scale)
+    force = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
+    charges = np.array([force.getParticleParameters(i)[0]._value for i in range(len(box.types))])
+    offset = 0
+    for molecule in box.molecules:
+        total = charges[offset : offset + molecule.n_atoms].sum()
+        expected = {"PEO": 0.0, "LI": scale, "TFS": -scale}[molecule.residue]
+        assert total == pytest.approx(expected, abs=1e-9)
+        for k, t in enumerate(molecule.types):
+            unscaled = ATOM_TYPES[t].charge
+            want = unscaled * scale if t in ION_TYPES else unscaled
+            assert charges[offset + k] == pytest.approx(want, abs=1e-12)
+        offset += molecule.n_atoms
+
+
+def test_bad_campaigns_are_refused(tmp_path: Path) -> None:
+    shared = write_campaign(
+        tmp_path / "shared.json",
+        [{"name": "a", "protocol": {"seed": 1}}, {"name": "b", "protocol": {"seed": 1}}],
+    )
+    with pytest.raises(ValueError, match="share a builder seed"):
+        read_campaign(shared)
+    unknown = write_campaign(tmp_path / "unknown.json", [{"name": "a", "protocol": {"sed": 1}}])
+    with pytest.raises(ValueError, match="unknown protocol fields"):
+        read_campaign(unknown)
+    escape = write_campaign(tmp_path / "escape.json", [{"name": "../a", "protocol": {"seed": 1}}])
+    with pytest.raises(ValueError, match="inside the root"):
+        read_campaign(escape)
+    two_runs = write_campaign(
+        tmp_path / "runs.json", [{"name": "a", "protocol": {"seed": 1, "n_runs": 2}}]
+    )
+    with pytest.raises(ValueError, match="exactly one production run"):
+        read_campaign(two_runs)
+    charge = write_campaign(
+        tmp_path / "charge.json", [{"name": "a", "protocol": {"seed": 1, "ion_charge_scale": 0}}]
+    )
+    with pytest.raises(ValueError, match="ion_charge_scale"):
+        read_campaign(charge)
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a campaign file"):
+        read_campaign(tmp_path / "empty.json")
+
+
+def test_campaign_cli(
+    campaign_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, root = campaign_run
+    command = ["simulate", "peo-litfsi", "--campaign", str(path), "--out", str(root)]
+    assert main([*command, "--seed", "3"]) == 2
+    assert "comes from the campaign file" in capsys.readouterr().err
+    assert main(command) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*command, "--resume", "--platform", "Reference", "--no-progress"]) == 0
+    assert "campaign finished" in capsys.readouterr().out
+    missing = ["simulate", "peo-litfsi", "--campaign", str(tmp_path / "none.json")]
+    assert main([*missing, "--out", str(tmp_path)]) == 2
+    assert not any(tmp_path.iterdir())
