@@ -44,6 +44,9 @@ def data_dir() -> Path:
 def available(root: Path | None = None) -> list[str]:
     """Return the names of all shipped data files, relative to the data directory.
 
+    Hidden files and everything in hidden folders (a simulation's ``.partial/``
+    work in progress) are not data.
+
     Parameters
     ----------
     root : pathlib.Path, optional
@@ -53,7 +56,7 @@ def available(root: Path | None = None) -> list[str]:
     return sorted(
         str(p.relative_to(root)).replace("\\", "/")
         for p in root.rglob("*")
-        if p.is_file() and not p.name.startswith(".")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 
 
