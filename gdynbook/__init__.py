@@ -22,19 +22,19 @@ _SUBMODULES = {
     "data",
     "dataset",
     "graphs",
+    "jobs",
     "koopman",
     "markov",
     "model",
     "plots",
     "states",
     "systems",
-    "toy_job",
     "train",
     "trajectory",
+    "transference",
     "transport",
     "vamp",
     "viewer",
-    "workflow",
 }
 _EXPORTS = {
     "Trajectory": "trajectory",
@@ -46,8 +46,8 @@ _EXPORTS = {
     "estimate_koopman": "koopman",
     "vamp_score": "vamp",
     "fit_simplex": "states",
-    "train_run": "workflow",
-    "analyze_run": "workflow",
+    "train_run": "jobs.own_data",
+    "analyze_run": "jobs.own_data",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS), *sorted(_SUBMODULES)]

@@ -1,7 +1,16 @@
-"""Keys and paths for cached results under :func:`gdynbook.config.cache_dir`.
+"""Keys and paths for cached results, and the one place that writes files.
 
-A cache entry is keyed by everything that determines it: the input arrays, the
-parameters and the gdynbook version, so a new release never reads stale results.
+A cache entry (under :func:`gdynbook.config.cache_dir`) is keyed by everything that
+determines it: the input arrays, the parameters and the gdynbook version, so a new
+release never reads stale results.
+
+Every file gdynbook writes goes through :func:`atomic_path` (a temporary file in the
+same folder, renamed into place when the block ends): an interrupted or failed write
+never leaves a half-written file and never corrupts the one it replaces. The helpers
+:func:`atomic_write_bytes`, :func:`atomic_write_json`, :func:`atomic_savez`,
+:func:`atomic_torch_save` and :func:`atomic_savefig` cover the formats we write; a test
+keeps every other module from calling ``os.replace``, ``json.dump``, ``np.savez``,
+``torch.save`` or ``savefig`` itself.
 """
 
 from __future__ import annotations
@@ -71,6 +80,35 @@ os.umask(_UMASK)
 
 
 @contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path that replaces ``path`` when the block ends without an error.
+
+    The temporary file lies in the same folder and keeps the suffix of ``path`` (so
+    writers that infer a format from it still work). On an error it is removed and
+    ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> with atomic_path("trajectory.xtc") as tmp:  # doctest: +SKIP
+    ...     write_frames(tmp)
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent
+    )
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
 def _replacing(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A binary stream to a temporary file that replaces ``path`` when the block ends.
 
@@ -109,3 +147,31 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     with _replacing(path) as stream:
         stream.write(data)
     return Path(path)
+
+
+def atomic_write_json(path: str | os.PathLike[str], values: Any, indent: int = 2) -> Path:
+    """Write ``values`` as JSON (UTF-8, a final newline) atomically."""
+    text = json.dumps(values, indent=indent) + "\n"
+    return atomic_write_bytes(path, text.encode())
+
+
+def atomic_torch_save(payload: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save(payload)`` into ``path`` atomically."""
+    import torch
+
+    with _replacing(path) as stream:
+        torch.save(payload, stream)
+    return Path(path)
+
+
+def atomic_savefig(figure: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Save a matplotlib figure atomically (default ``dpi=120, bbox_inches="tight"``).
+
+    The format follows the suffix of ``path``.
+    """
+    options = {"dpi": 120, "bbox_inches": "tight", **kwargs}
+    target = Path(path)
+    options.setdefault("format", target.suffix.lstrip(".") or None)
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, **options)
+    return target

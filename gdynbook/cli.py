@@ -289,17 +289,42 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-step-ps", type=float, default=None, help="time between frames, when not in the file"
     )
+    # Encoder options carry GDyNetConfig's field names (dest); the older spellings stay
+    # as aliases.
     parser.add_argument(
+        "--node-selection",
         "--graph-atoms",
+        dest="node_selection",
         default="all",
         help="graph nodes besides the targets: all, heavy (no H), an mdtraj selection or "
         "comma-separated indices",
     )
-    parser.add_argument("--neighbors", type=int, default=12, help="neighbours per atom (M)")
+    parser.add_argument(
+        "--n-neighbors",
+        "--neighbors",
+        dest="n_neighbors",
+        type=int,
+        default=12,
+        help="neighbours per atom (M)",
+    )
     parser.add_argument("--cutoff", type=float, default=7.0, help="neighbour cutoff, Å")
-    parser.add_argument("--layers", type=int, default=3, help="graph convolutions")
-    parser.add_argument("--features", type=int, default=16, help="node feature width")
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs")
+    parser.add_argument(
+        "--n-conv", "--layers", dest="n_conv", type=int, default=3, help="graph convolutions"
+    )
+    parser.add_argument(
+        "--atom-fea-len",
+        "--features",
+        dest="atom_fea_len",
+        type=int,
+        default=16,
+        help="node feature width",
+    )
+    parser.add_argument(
+        "--h-fea-len", dest="h_fea_len", type=int, default=16, help="readout hidden width"
+    )
+    parser.add_argument(
+        "--n-epochs", "--epochs", dest="n_epochs", type=int, default=20, help="training epochs"
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="pairs per step")
     parser.add_argument("--lr", type=float, default=5e-3, help="learning rate")
     parser.add_argument(
@@ -315,7 +340,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_argument(parser)
 
 
-def _graph_atoms(text: str, topology: Any) -> str | list[int] | None:
+def _node_selection(text: str, topology: Any) -> str | list[int] | None:
     if text == "all":
         return None
     if text == "heavy":
@@ -325,7 +350,7 @@ def _graph_atoms(text: str, topology: Any) -> str | list[int] | None:
         return parsed
     if topology is None:
         raise ValueError(
-            f"--graph-atoms {text!r} is an mdtraj selection and needs a topology (--topology); "
+            f"--node-selection {text!r} is an mdtraj selection and needs a topology (--topology); "
             "or use all, heavy or indices."
         )
     import mdtraj
@@ -335,16 +360,16 @@ def _graph_atoms(text: str, topology: Any) -> str | list[int] | None:
         selected = top.select(text)
     except Exception as exc:  # noqa: BLE001 - mdtraj raises several types
         raise ValueError(
-            f"--graph-atoms {text!r} is not a valid mdtraj selection ({exc})."
+            f"--node-selection {text!r} is not a valid mdtraj selection ({exc})."
         ) from exc
     if selected.size == 0:
-        raise ValueError(f"--graph-atoms {text!r} selects no atoms.")
+        raise ValueError(f"--node-selection {text!r} selects no atoms.")
     return [int(i) for i in selected]
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from gdynbook.jobs.own_data import CONFIG, PREDICTIONS, train_run
     from gdynbook.trajectory import load_trajectory
-    from gdynbook.workflow import CONFIG, PREDICTIONS, train_run
 
     if args.n_states < 2:
         raise ValueError("--n-states must be at least 2.")
@@ -359,12 +384,13 @@ def _run_train(args: argparse.Namespace) -> int:
         output,
         n_states=args.n_states,
         lag_ps=args.lag_ps,
-        n_neighbors=args.neighbors,
+        n_neighbors=args.n_neighbors,
         cutoff=args.cutoff,
-        n_conv=args.layers,
-        atom_fea_len=args.features,
-        graph_atoms=_graph_atoms(args.graph_atoms, args.topology),
-        n_epochs=args.epochs,
+        n_conv=args.n_conv,
+        atom_fea_len=args.atom_fea_len,
+        h_fea_len=args.h_fea_len,
+        node_selection=_node_selection(args.node_selection, args.topology),
+        n_epochs=args.n_epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         pairs_per_epoch=args.pairs_per_epoch,
@@ -409,7 +435,7 @@ def _add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from gdynbook.workflow import analyze_run
+    from gdynbook.jobs.own_data import analyze_run
 
     summary = analyze_run(
         args.run_dir,
@@ -459,7 +485,7 @@ def _add_toy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_toy(args: argparse.Namespace) -> int:
-    from gdynbook.toy_job import ToyTraining, run_toy_job
+    from gdynbook.jobs.toy import ToyTraining, run_toy_job
 
     if args.frames is not None and args.frames <= 0:
         raise ValueError("--frames must be a positive number of frames.")
@@ -554,7 +580,7 @@ def _run_peo(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from gdynbook import data
-    from gdynbook.peo_job import PeoTraining, run_peo_job
+    from gdynbook.jobs.peo import PeoTraining, run_peo_job
 
     if any(n < 2 for n in args.states):
         raise ValueError("--states must be numbers of states of at least 2.")

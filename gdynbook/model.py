@@ -25,8 +25,8 @@ DGL message passing (``dgl==1.1.3``, CPU, Python ≤ 3.11) — a test proves the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -35,6 +35,73 @@ from torch import nn
 
 from gdynbook.graphs import FrameGraphs, GaussianDistance, build_graphs
 from gdynbook.trajectory import Trajectory
+
+
+# ---------------------------------------------------------------------- the encoder contract
+@runtime_checkable
+class Encoder(Protocol):
+    """What :func:`gdynbook.train.fit`, ``predict``, ``save`` and ``load`` rely on.
+
+    An encoder is a ``torch.nn.Module`` that maps a batch of frames to state
+    probabilities, shape (frames, n_targets, n_states), and knows how to turn
+    trajectories into its own inputs:
+
+    * ``prepare(trajectories, progress)`` — per-trajectory input stores (graphs,
+      features), computed once before training;
+    * ``collate(stores, items)`` — the batch for ``items``, an (n, 2) array of
+      (trajectory index, frame index);
+    * ``hyperparameters()`` — keyword arguments that rebuild the same architecture
+      (stored in checkpoints);
+    * ``forward(batch)`` — the probabilities.
+
+    Register a new encoder class with :func:`register_encoder` so checkpoints of it load.
+    """
+
+    def prepare(self, trajectories: list[Trajectory], progress: bool = True) -> list[Any]: ...
+
+    def collate(self, stores: list[Any], items: np.ndarray) -> Any: ...
+
+    def hyperparameters(self) -> dict[str, Any]: ...
+
+    def __call__(self, batch: Any) -> torch.Tensor: ...
+
+
+_ENCODERS: dict[str, type[nn.Module]] = {}
+
+
+def register_encoder(cls: type[nn.Module]) -> type[nn.Module]:
+    """Class decorator: make checkpoints of ``cls`` loadable by name.
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` lacks a method of the :class:`Encoder` contract.
+    ValueError
+        If another class is already registered under the same name.
+    """
+    missing = [
+        name
+        for name in ("prepare", "collate", "hyperparameters", "forward")
+        if not callable(getattr(cls, name, None))
+    ]
+    if missing:
+        raise TypeError(f"{cls.__name__} is not an encoder: it lacks {missing}.")
+    if _ENCODERS.get(cls.__name__, cls) is not cls:
+        raise ValueError(f"another encoder class is registered as {cls.__name__!r}.")
+    _ENCODERS[cls.__name__] = cls
+    return cls
+
+
+def encoder_class(name: str) -> type[nn.Module]:
+    """The registered encoder class called ``name`` (raises ``KeyError`` if none is)."""
+    if name not in _ENCODERS:
+        raise KeyError(f"no encoder class {name!r}; registered: {sorted(_ENCODERS)}.")
+    return _ENCODERS[name]
+
+
+def registered_encoders() -> list[str]:
+    """Names of the registered encoder classes."""
+    return sorted(_ENCODERS)
 
 
 # ---------------------------------------------------------------------- batches of graphs
@@ -257,7 +324,12 @@ def dgl_available() -> bool:
 # ---------------------------------------------------------------------- GDyNet
 @dataclass
 class GDyNetConfig:
-    """Hyper-parameters of :class:`GDyNet` (stored in checkpoints)."""
+    """Hyper-parameters of :class:`GDyNet` (stored in checkpoints).
+
+    The one set of names for the encoder's settings: :class:`GDyNet` takes this object
+    (or the same names as keywords), the jobs and the command line use them too
+    (``--n-conv``, ``--n-neighbors``, ``--cutoff``, ``--node-selection`` …). Units: Å.
+    """
 
     n_states: int = 2
     atom_fea_len: int = 16
@@ -269,12 +341,36 @@ class GDyNetConfig:
     conv: str = "gdynet"
     node_selection: str | list[int] | None = None  # "heavy": no H; or atom indices
 
+    def __post_init__(self) -> None:
+        if self.n_states < 2:
+            raise ValueError("a GDyNet needs at least 2 states.")
+        selection = self.node_selection
+        if isinstance(selection, str) and selection != "heavy":
+            raise ValueError("node_selection must be None, 'heavy' or a list of atom indices.")
+        if selection is not None and not isinstance(selection, str):
+            selection = [int(i) for i in np.asarray(selection).reshape(-1)]
+            if not selection or min(selection) < 0:
+                raise ValueError("node_selection must list non-negative atom indices.")
+            self.node_selection = selection
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GDyNetConfig:
+        """Build from a mapping, refusing names that are not fields (typos)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown GDyNet settings {sorted(unknown)}; known: {sorted(known)}.")
+        return cls(**values)
+
+
+@register_encoder
 class GDyNet(nn.Module):
     """Graph dynamical network: periodic neighbour graph → soft states of target atoms.
 
     Parameters
     ----------
+    config : GDyNetConfig, optional
+        All hyper-parameters at once; or give them as keywords (not both).
     n_states : int
         Number of output states (softmax).
     atom_fea_len : int
@@ -297,47 +393,27 @@ class GDyNet(nn.Module):
     """
 
     def __init__(
-        self,
-        n_states: int = 2,
-        atom_fea_len: int = 16,
-        h_fea_len: int = 16,
-        n_conv: int = 3,
-        n_neighbors: int = 20,
-        cutoff: float = 7.0,
-        gaussian_step: float = 0.2,
-        conv: str = "gdynet",
-        node_selection: str | list[int] | None = None,
-        backend: str = "torch",
+        self, config: GDyNetConfig | None = None, *, backend: str = "torch", **settings: Any
     ) -> None:
         super().__init__()
-        if n_states < 2:
-            raise ValueError("a GDyNet needs at least 2 states.")
-        if isinstance(node_selection, str) and node_selection != "heavy":
-            raise ValueError("node_selection must be None, 'heavy' or a list of atom indices.")
-        if node_selection is not None and not isinstance(node_selection, str):
-            node_selection = [int(i) for i in np.asarray(node_selection).reshape(-1)]
-            if not node_selection or min(node_selection) < 0:
-                raise ValueError("node_selection must list non-negative atom indices.")
-        self.config = GDyNetConfig(
-            n_states,
-            atom_fea_len,
-            h_fea_len,
-            n_conv,
-            n_neighbors,
-            cutoff,
-            gaussian_step,
-            conv,
-            node_selection,
-        )
+        if config is not None and settings:
+            raise TypeError("give GDyNet a GDyNetConfig or keyword settings, not both.")
+        if config is not None and not isinstance(config, GDyNetConfig):
+            raise TypeError(
+                f"GDyNet's first argument is a GDyNetConfig, got {type(config).__name__}: "
+                "pass settings by name (GDyNet(n_states=3, ...))."
+            )
+        self.config = config if config is not None else GDyNetConfig.from_dict(settings)
+        c = self.config
         self.backend = backend
-        self.embedding = nn.Embedding(119, atom_fea_len)  # by atomic number
-        self.distance_expansion = GaussianDistance(cutoff, gaussian_step)
+        self.embedding = nn.Embedding(119, c.atom_fea_len)  # by atomic number
+        self.distance_expansion = GaussianDistance(c.cutoff, c.gaussian_step)
         nbr_fea_len = self.distance_expansion.n_features
         self.convs = nn.ModuleList(
-            [ConvLayer(atom_fea_len, nbr_fea_len, conv) for _ in range(n_conv)]
+            [ConvLayer(c.atom_fea_len, nbr_fea_len, c.conv) for _ in range(c.n_conv)]
         )
-        self.fc_hidden = nn.Linear(atom_fea_len, h_fea_len)
-        self.fc_out = nn.Linear(h_fea_len, n_states)
+        self.fc_hidden = nn.Linear(c.atom_fea_len, c.h_fea_len)
+        self.fc_out = nn.Linear(c.h_fea_len, c.n_states)
 
     @property
     def backend(self) -> str:
@@ -430,6 +506,7 @@ class CoordinateVAMPNetConfig:
     encoding: str = "periodic"  # or "cartesian"
 
 
+@register_encoder
 class CoordinateVAMPNet(nn.Module):
     """The non-symmetric baseline: an MLP on the target atom's position → softmax.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from gdynbook import __version__, config
+from gdynbook.cache import atomic_torch_save
 from gdynbook.dataset import TrajectoryDataset, batches
 from gdynbook.trajectory import Trajectory, check_trajectory_list
 from gdynbook.vamp import vamp_loss, vamp_score
@@ -29,6 +30,35 @@ CHECKPOINT_FORMAT = 1
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a NaN loss); the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How to train (not what to train): the options of :func:`fit` a job chooses.
+
+    Attributes
+    ----------
+    n_epochs : int
+        Passes over the training pairs (fewer when early stopping ends training).
+    batch_size : int
+        Time-lagged pairs per optimiser step.
+    lr : float
+        Adam learning rate.
+    patience : int, optional
+        Stop when validation VAMP-2 has not improved for this many epochs (None: never).
+    pairs_per_epoch : int, optional
+        Train each epoch on a random subset of this many pairs (None: all).
+    """
+
+    n_epochs: int = 20
+    batch_size: int = 256
+    lr: float = 5e-4
+    patience: int | None = 10
+    pairs_per_epoch: int | None = None
+
+    def fit_options(self) -> dict[str, Any]:
+        """These settings as keyword arguments of :func:`fit`."""
+        return asdict(self)
 
 
 @dataclass
@@ -279,12 +309,71 @@ def predict(
 
 
 # ---------------------------------------------------------------------- checkpoints
+#: Keys every checkpoint's "extra" has (values may be ``None`` when a migrated old
+#: checkpoint did not record them): the training lag in frames, the time between
+#: frames (ps) and the lag in ps.
+EXTRA_KEYS = ("lag_frames", "time_step_ps", "lag_ps")
+
+
+def checkpoint_extra(
+    lag_frames: int | None, time_step_ps: float | None, **more: Any
+) -> dict[str, Any]:
+    """The "extra" of a checkpoint in the one schema every job writes.
+
+    ``lag_ps`` is derived (``lag_frames × time_step_ps``) when both are known; ``more``
+    adds job-specific entries (a training history, say).
+    """
+    lag_ps = None
+    if lag_frames is not None and time_step_ps is not None:
+        lag_ps = float(lag_frames) * float(time_step_ps)
+    extra = {
+        "lag_frames": None if lag_frames is None else int(lag_frames),
+        "time_step_ps": None if time_step_ps is None else float(time_step_ps),
+        "lag_ps": lag_ps,
+    }
+    clash = set(more) & set(extra)
+    if clash:
+        raise ValueError(f"pass {sorted(clash)} as arguments, not in **more.")
+    return {**extra, **more}
+
+
+def migrate_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """Bring the "extra" of an older checkpoint into the schema of :func:`checkpoint_extra`.
+
+    Older forms: ``{"lag": frames, "history": ...}`` (toy models), ``{"lag_ps": ps}``
+    (PEO models), ``{"lag_frames": f, "time_step_ps": dt}`` (own-data runs). The
+    original keys that were renamed are dropped; ``migrated_from`` names the old form.
+    """
+    if all(key in extra for key in EXTRA_KEYS):
+        return dict(extra)
+    values = dict(extra)
+    if "lag" in values and "lag_frames" not in values:
+        values["lag_frames"] = values.pop("lag")
+        form = "lag (frames)"
+    elif "lag_frames" in values:
+        form = "lag_frames + time_step_ps"
+    elif "lag_ps" in values:
+        form = "lag_ps"
+    else:
+        form = "no lag recorded"
+    lag_frames = values.pop("lag_frames", None)
+    time_step_ps = values.pop("time_step_ps", None)
+    lag_ps = values.pop("lag_ps", None)
+    migrated = checkpoint_extra(lag_frames, time_step_ps, **values)
+    if migrated["lag_ps"] is None and lag_ps is not None:
+        migrated["lag_ps"] = float(lag_ps)
+    migrated["migrated_from"] = form
+    return migrated
+
+
 def save(
     model: torch.nn.Module, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
 ) -> Path:
-    """Write a checkpoint: weights, hyper-parameters, model class, gdynbook version."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write a checkpoint: weights, hyper-parameters, model class, gdynbook version.
+
+    ``extra`` should come from :func:`checkpoint_extra` (older forms are migrated by
+    :func:`load`). The file is written atomically.
+    """
     payload = {
         "format": CHECKPOINT_FORMAT,
         "gdynbook_version": __version__,
@@ -293,21 +382,22 @@ def save(
         "state_dict": model.state_dict(),
         "extra": json.loads(json.dumps(extra or {}, default=str)),
     }
-    tmp = target.with_name(f".{target.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, target)
-    return target
+    return atomic_torch_save(payload, path)
 
 
 def load(path: str | os.PathLike[str], backend: str = "torch") -> tuple[torch.nn.Module, dict]:
     """Read a checkpoint written by :func:`save`; return the model (eval mode) and extras.
+
+    The model class is looked up in the encoder registry
+    (:func:`gdynbook.model.encoder_class`); the extras come back in the schema of
+    :func:`checkpoint_extra`, older forms migrated (:func:`migrate_extra`).
 
     Raises
     ------
     ValueError
         For a file that is not a gdynbook checkpoint or comes from an incompatible version.
     """
-    from gdynbook.model import CoordinateVAMPNet, GDyNet
+    from gdynbook.model import GDyNet, encoder_class
 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -320,10 +410,12 @@ def load(path: str | os.PathLike[str], backend: str = "torch") -> tuple[torch.nn
             f"{path} is not a gdynbook checkpoint of format {CHECKPOINT_FORMAT} (found "
             f"{found}, written by gdynbook {version}). Retrain the model with this version."
         )
-    classes = {"GDyNet": GDyNet, "CoordinateVAMPNet": CoordinateVAMPNet}
-    cls = classes.get(payload["model_class"])
-    if cls is None:
-        raise ValueError(f"{path} holds an unknown model class {payload['model_class']!r}.")
+    try:
+        cls = encoder_class(payload["model_class"])
+    except KeyError as exc:
+        raise ValueError(
+            f"{path} holds an unknown model class {payload['model_class']!r}."
+        ) from exc
     kwargs = dict(payload["hyperparameters"])
     if cls is GDyNet:
         kwargs["backend"] = backend
@@ -333,4 +425,4 @@ def load(path: str | os.PathLike[str], backend: str = "torch") -> tuple[torch.nn
     except RuntimeError as exc:
         raise ValueError(f"{path} does not match its model's layers: {exc}") from exc
     model.eval()
-    return model, payload.get("extra", {})
+    return model, migrate_extra(payload.get("extra", {}))

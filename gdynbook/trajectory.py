@@ -805,3 +805,22 @@ def _warn_on_suspicious_join(before: Trajectory, after: Trajectory, where: str) 
             "gdynbook cannot tell for sure.",
             stacklevel=3,
         )
+
+
+def lag_in_frames(lag_ps: float, time_step_ps: float, what: str = "lag") -> int:
+    """A lag in ps as a whole number of frames.
+
+    Raises
+    ------
+    ValueError
+        If the lag is not positive or not a multiple of the time between frames.
+    """
+    if lag_ps <= 0:
+        raise ValueError(f"the {what} must be positive, got {lag_ps} ps.")
+    frames = lag_ps / time_step_ps
+    if abs(frames - round(frames)) > 1e-6 * max(1.0, frames) or round(frames) < 1:
+        raise ValueError(
+            f"the {what} of {lag_ps:g} ps is not a whole number of frames ({time_step_ps:g} ps "
+            f"apart): use e.g. {max(1, round(frames)) * time_step_ps:g} ps."
+        )
+    return int(round(frames))

@@ -70,3 +70,20 @@ def test_peo_refuses_bad_settings(tmp_path: Path, capsys: pytest.CaptureFixture[
     empty.mkdir()
     assert main(["peo", "--data", str(empty), "--output", str(tmp_path / "c")]) == 2
     assert "needs" in capsys.readouterr().err
+
+
+def test_encoder_options_use_the_config_names_and_keep_the_old_spellings() -> None:
+    from gdynbook.cli import build_parser
+    from gdynbook.model import GDyNetConfig
+
+    parser = build_parser()
+    base = ["train", "t.npz", "--n-states", "2", "--lag-ps", "5", "--out", "r"]
+    new = parser.parse_args([*base, "--n-conv", "2", "--n-neighbors", "9", "--atom-fea-len",
+                             "8", "--node-selection", "heavy", "--n-epochs", "3"])
+    old = parser.parse_args([*base, "--layers", "2", "--neighbors", "9", "--features", "8",
+                             "--graph-atoms", "heavy", "--epochs", "3"])
+    assert vars(new) == vars(old)
+    fields = set(GDyNetConfig.__dataclass_fields__)
+    for name in ("n_conv", "n_neighbors", "atom_fea_len", "h_fea_len", "cutoff", "node_selection"):
+        assert name in fields and hasattr(new, name)
+    assert new.n_epochs == 3

@@ -13,7 +13,7 @@ from gdynbook import train as train_module
 from gdynbook.dataset import TrajectoryDataset
 from gdynbook.model import CoordinateVAMPNet, GDyNet, dgl_available
 from gdynbook.systems.fcc_sites import simulate_site_hopping
-from gdynbook.train import TrainingError, fit, load, predict, save
+from gdynbook.train import TrainingError, checkpoint_extra, fit, load, predict, save
 from gdynbook.trajectory import Trajectory
 
 
@@ -164,9 +164,9 @@ def test_checkpoint_round_trip_and_refusals(hopping, tmp_path) -> None:
     traj, _ = hopping
     model = small_model()
     fit(model, [traj[:200]], lag_frames=1, n_epochs=1, batch_size=64, progress=False)
-    path = save(model, tmp_path / "model.pt", extra={"lag_frames": 1})
+    path = save(model, tmp_path / "model.pt", extra=checkpoint_extra(1, 0.5))
     loaded, extra = load(path)
-    assert extra == {"lag_frames": 1}
+    assert extra == {"lag_frames": 1, "time_step_ps": 0.5, "lag_ps": 0.5}
     np.testing.assert_array_equal(predict(loaded, traj[:30])[0], predict(model, traj[:30])[0])
     payload = torch.load(path, weights_only=True)
     payload["format"] = 0

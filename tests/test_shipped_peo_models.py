@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_summary_matches_the_cross_validation_and_the_files() -> None:
-    from gdynbook.peo_job import CrossValidation, PeoTraining, load_ensemble
+    from gdynbook.jobs.peo import CrossValidation, PeoTraining, load_ensemble
 
     summary, ensemble = load_ensemble(MODELS)
     rows = summary["cross_validation"]["rows"]
@@ -37,7 +37,7 @@ def test_summary_matches_the_cross_validation_and_the_files() -> None:
 def test_checkpoint_reproduces_the_shipped_predictions() -> None:
     import torch
 
-    from gdynbook.peo_job import load_ensemble
+    from gdynbook.jobs.peo import load_ensemble
     from gdynbook.systems.peo_litfsi.runs import load_run
     from gdynbook.train import load, predict
 

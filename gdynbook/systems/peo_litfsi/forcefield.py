@@ -126,7 +126,7 @@ def scaled_charge(type_name: str, ion_charge_scale: float = ION_CHARGE_SCALE) ->
     Parameters
     ----------
     type_name : str
-        Atom type (key of :data:`ATOM_TYPES`).
+        Atom type (a key of ``ATOM_TYPES``).
     ion_charge_scale : float
         Factor applied to the charges of Li⁺ and TFSI⁻ atoms (default 0.8, the shipped
         model; 0.7–0.8 are the usual electronic-continuum corrections). Ether charges

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gdynbook import __version__
-from gdynbook.cache import atomic_write_bytes
+from gdynbook.cache import atomic_path, atomic_write_bytes
 from gdynbook.data import sha256_file
 from gdynbook.systems.peo_litfsi.builder import AVOGADRO, Composition, build_box
 from gdynbook.systems.peo_litfsi.system import create_system, openmm_topology, subset_topology
@@ -213,16 +213,14 @@ def write_xtc(
     """Write frames (nm, ps) to a compressed XTC file atomically (precision 0.001 nm)."""
     from mdtraj.formats import XTCTrajectoryFile
 
-    tmp = path.with_name(f".{path.name}.tmp")
     steps = np.round(times_ps / (time_step_fs / 1000.0)).astype(np.int32)
-    with XTCTrajectoryFile(str(tmp), "w") as stream:
+    with atomic_path(path) as tmp, XTCTrajectoryFile(str(tmp), "w") as stream:
         stream.write(
             xyz=positions_nm.astype(np.float32),
             time=times_ps.astype(np.float32),
             step=steps,
             box=boxes_nm.astype(np.float32),
         )
-    os.replace(tmp, path)
 
 
 def count_xtc_frames(path: Path) -> int:
@@ -578,10 +576,8 @@ class PeoLitfsiSimulation:
             topology = subset_topology(topology, atoms)
             positions = positions[atoms]
         topology.setPeriodicBoxVectors(state.getPeriodicBoxVectors())
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w") as stream:
+        with atomic_path(path) as tmp, open(tmp, "w") as stream:
             app.PDBFile.writeFile(topology, positions * unit.nanometer, stream, keepIds=True)
-        os.replace(tmp, path)
 
     def minimize(self) -> openmm.State:
         """Energy minimisation of the freshly built box."""
@@ -659,6 +655,7 @@ class PeoLitfsiSimulation:
             )
             thermo.write(self.equilibration_dir / f"thermo-{name}-{k:04d}.csv")
             if trace:
+                # chunk protocol: a finished file moves out of .partial/ (already complete)
                 os.replace(trace_path, self.equilibration_dir / f"trace-{name}-{k:04d}.xtc")
             save_state(state, path)
             state = load_state(path)  # continue from exactly what a resume would read
@@ -842,7 +839,7 @@ class PeoLitfsiSimulation:
                 "density_g_cm3": round(float(rows[:, 5].mean()), 5),
                 "seed": seed,
             }
-            os.replace(xtc_tmp, chunk)
+            os.replace(xtc_tmp, chunk)  # chunk protocol: a finished file leaves .partial/
             save_state(state, run / f"state-{k:04d}.xml.gz")
             state = load_state(run / f"state-{k:04d}.xml.gz")  # what a resume would read
             provenance["chunks"].append(record)
@@ -936,6 +933,7 @@ class PeoLitfsiSimulation:
                 hmr=hmr,
             )
             thermo.write(folder / f"thermo-{name}.csv")
+            # chunk protocol: a finished file moves out of .partial/
             os.replace(self.partial / f"{name}.xtc", folder / f"{name}.xtc")
         summary = self.compare_time_steps(folder)
         write_json(folder / "summary.json", summary)
@@ -956,7 +954,7 @@ class PeoLitfsiSimulation:
             state = load_state(self.equilibration_dir / "nvt.xml.gz")
             topology = openmm_topology(self.box)
             topology.setPeriodicBoxVectors(state.getPeriodicBoxVectors())
-            with open(topology_path, "w") as stream:
+            with atomic_path(topology_path) as tmp, open(tmp, "w") as stream:
                 app.PDBFile.writeFile(topology, state.getPositions(), stream, keepIds=True)
         top = mdtraj.load_topology(str(topology_path))
         li = top.select("element Li")

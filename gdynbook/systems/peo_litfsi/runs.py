@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from gdynbook.cache import atomic_write_bytes
+from gdynbook.data import sha256_file
 from gdynbook.trajectory import Trajectory, TrajectoryError, load_trajectory
 
 #: First-shell cutoff for Li–O, Å (the first minimum of the Li–O RDF lies near 2.8 Å).
@@ -86,8 +88,6 @@ def load_run(run_dir: str | os.PathLike[str], verify_checksums: bool = True) -> 
         raise TrajectoryError(f"{run} has no finished chunk yet.")
     chunks = [run / record["file"] for record in records]
     if verify_checksums:
-        from gdynbook.systems.peo_litfsi.md import sha256_file
-
         for chunk, record in zip(chunks, records, strict=True):
             if not chunk.is_file() or sha256_file(chunk) != record["sha256"]:
                 raise TrajectoryError(
@@ -311,4 +311,5 @@ def update_readme_checksums(readme: str | os.PathLike[str], root: str | os.PathL
         raise ValueError(f"{path} has no checksum block to update.")
     head, rest = text.split(CHECKSUMS_BEGIN, 1)
     _, tail = rest.split(CHECKSUMS_END, 1)
-    path.write_text(f"{head}{CHECKSUMS_BEGIN}\n{checksum_table(root)}\n{CHECKSUMS_END}{tail}")
+    text = f"{head}{CHECKSUMS_BEGIN}\n{checksum_table(root)}\n{CHECKSUMS_END}{tail}"
+    atomic_write_bytes(path, text.encode())

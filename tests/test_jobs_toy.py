@@ -10,8 +10,7 @@ import pytest
 
 from gdynbook import data
 from gdynbook.cli import main
-from gdynbook.systems.toy import core_set_labels, simulate_toy
-from gdynbook.toy_job import (
+from gdynbook.jobs.toy import (
     REGIMES,
     acceptance,
     count_oct_visits,
@@ -19,6 +18,7 @@ from gdynbook.toy_job import (
     toy_reference,
     toy_simulation_settings,
 )
+from gdynbook.systems.toy import core_set_labels, simulate_toy
 from gdynbook.train import load
 
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from gdynbook import data
-from gdynbook.markov import one_hot, simulate_markov_chain
-from gdynbook.peo_job import (
+from gdynbook.jobs.peo import (
     CrossValidation,
     PeoTraining,
     crisp_agreement,
@@ -15,6 +14,7 @@ from gdynbook.peo_job import (
     held_out_vamp2,
     match_to_reference,
 )
+from gdynbook.markov import one_hot, simulate_markov_chain
 from gdynbook.trajectory import Trajectory
 
 ROOT = data.data_dir() / "peo_litfsi"
@@ -98,7 +98,7 @@ def test_choose_keeps_only_states_the_held_out_runs_reward() -> None:
 def test_peo_job_end_to_end_on_a_sliver(tmp_path) -> None:
     import torch
 
-    from gdynbook.peo_job import load_ensemble, run_peo_job
+    from gdynbook.jobs.peo import load_ensemble, run_peo_job
 
     torch.set_num_threads(1)
     training = PeoTraining(n_epochs=1, batch_size=32)

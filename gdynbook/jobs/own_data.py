@@ -15,15 +15,20 @@ Units: ps, Å.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gdynbook.cache import atomic_savez, atomic_write_bytes
-from gdynbook.trajectory import Trajectory, check_trajectory_list
+from gdynbook.jobs.rundir import (
+    save_checkpoint,
+    train_seeded,
+    write_arrays,
+    write_figure,
+    write_json,
+)
+from gdynbook.trajectory import Trajectory, check_trajectory_list, lag_in_frames
 
 PREDICTIONS = "predictions.npz"
 CONFIG = "config.json"
@@ -31,25 +36,6 @@ CONFIG = "config.json"
 RUN_FORMAT = 1
 CHECKPOINT = "model.pt"
 SUMMARY = "summary.json"
-
-
-def lag_in_frames(lag_ps: float, time_step_ps: float, what: str = "lag") -> int:
-    """A lag in ps as a whole number of frames.
-
-    Raises
-    ------
-    ValueError
-        If the lag is not positive or not a multiple of the time between frames.
-    """
-    if lag_ps <= 0:
-        raise ValueError(f"the {what} must be positive, got {lag_ps} ps.")
-    frames = lag_ps / time_step_ps
-    if abs(frames - round(frames)) > 1e-6 * max(1.0, frames) or round(frames) < 1:
-        raise ValueError(
-            f"the {what} of {lag_ps:g} ps is not a whole number of frames ({time_step_ps:g} ps "
-            f"apart): use e.g. {max(1, round(frames)) * time_step_ps:g} ps."
-        )
-    return int(round(frames))
 
 
 def train_run(
@@ -63,7 +49,7 @@ def train_run(
     n_conv: int = 3,
     atom_fea_len: int = 16,
     h_fea_len: int = 16,
-    graph_atoms: str | list[int] | None = None,
+    node_selection: str | list[int] | None = None,
     n_epochs: int = 20,
     batch_size: int = 256,
     lr: float = 5e-3,
@@ -88,7 +74,7 @@ def train_run(
     lag_ps : float
         Training lag τ, ps — a modelling choice: pick it above the fast, uninteresting
         motions and below the processes you want to see.
-    graph_atoms : None, "heavy" or list of int
+    node_selection : None, "heavy" or list of int
         Atoms allowed as graph nodes besides the targets.
     Other parameters
         As in :class:`~gdynbook.model.GDyNet` and :func:`~gdynbook.train.fit`.
@@ -98,38 +84,34 @@ def train_run(
     dict
         The configuration written to ``config.json`` (with the validation VAMP-2).
     """
-    import matplotlib.pyplot as plt
-    import torch
-
     from gdynbook.dataset import TrajectoryDataset
-    from gdynbook.model import GDyNet
-    from gdynbook.train import fit, predict, save
+    from gdynbook.model import GDyNet, GDyNetConfig
+    from gdynbook.plots import plot_training_history
+    from gdynbook.train import TrainingSettings, predict
 
     runs = check_trajectory_list(list(trajectories))
     dt = runs[0].time_step_ps
     lag_frames = lag_in_frames(lag_ps, dt, "training lag")
     dataset = TrajectoryDataset(runs, validation_fraction=validation_fraction)
     dataset.check_lag(lag_frames)
-    torch.manual_seed(seed)  # the initial weights, too, follow the seed
-    model = GDyNet(
+    encoder = GDyNetConfig(
         n_states=n_states,
         atom_fea_len=atom_fea_len,
         h_fea_len=h_fea_len,
         n_conv=n_conv,
         n_neighbors=n_neighbors,
         cutoff=cutoff,
-        node_selection=graph_atoms,
-        backend=backend,
+        node_selection=node_selection,
+    )
+    settings = TrainingSettings(
+        n_epochs=n_epochs, batch_size=batch_size, lr=lr, pairs_per_epoch=pairs_per_epoch
     )
     try:
-        history = fit(
-            model,
+        model, history = train_seeded(
+            lambda: GDyNet(encoder, backend=backend),
             dataset,
-            lag_frames=lag_frames,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            lr=lr,
-            pairs_per_epoch=pairs_per_epoch,
+            lag_frames,
+            settings,
             seed=seed,
             device=device,
             progress=progress,
@@ -139,7 +121,7 @@ def train_run(
         if "out of memory" in str(exc).lower() or isinstance(exc, MemoryError):
             raise MemoryError(
                 f"training ran out of memory ({exc}): use a smaller --batch-size (now "
-                f"{batch_size}) or fewer --neighbors (now {n_neighbors})."
+                f"{batch_size}) or fewer --n-neighbors (now {n_neighbors})."
             ) from exc
         raise
     out = Path(output)
@@ -176,24 +158,15 @@ def train_run(
         "best_epoch": history.best_epoch,
         "history": history.to_dict(),
     }
-    save(model, out / CHECKPOINT, extra={"lag_frames": lag_frames, "time_step_ps": dt})
-    atomic_savez(
+    save_checkpoint(model, out / CHECKPOINT, lag_frames=lag_frames, time_step_ps=dt)
+    write_arrays(
         out / PREDICTIONS,
-        compress=True,
         time_step_ps=np.float64(dt),
         lag_frames=np.int64(lag_frames),
         **{f"trajectory_{i:03d}": p.astype(np.float32) for i, p in enumerate(probabilities)},
     )
-    (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(history.train_score, label="training")
-    ax.plot(history.validation_score, label="validation")
-    ax.axvline(history.best_epoch, color="0.6", ls=":", label="kept")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("VAMP-2")
-    ax.legend(frameon=False)
-    fig.savefig(out / "training.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    write_json(out / CONFIG, config)
+    write_figure(plot_training_history(history.to_dict()).figure, out / "training.png")
     return config
 
 
@@ -258,17 +231,8 @@ def analyze_run(
         ``vamp2_validation``, ``ck_max_deviation``, ``ck_passes``,
         ``timescales_levelled_off`` and ``hints``.
     """
-    import matplotlib.pyplot as plt
-
-    from gdynbook.koopman import (
-        KoopmanWarning,
-        bootstrap_populations,
-        ck_test,
-        estimate_koopman,
-        implied_timescales,
-    )
+    from gdynbook.analysis import analyze
     from gdynbook.plots import plot_ck_test, plot_eigenvectors, plot_implied_timescales
-    from gdynbook.states import fit_simplex
 
     out = Path(run_dir)
     probabilities, dt, train_lag = load_predictions(out)
@@ -291,14 +255,10 @@ def analyze_run(
     else:
         lags = np.array([lag_in_frames(t, dt, "analysis lag") for t in lags_ps])
     lags = np.union1d(lags[lags < shortest], [ck_lag])
-    memberships = fit_simplex(probabilities).transform(probabilities)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", KoopmanWarning)
-        its = implied_timescales(memberships, lags, dt, n_bootstrap=n_bootstrap)
-        model = estimate_koopman(memberships, ck_lag, time_step_ps=dt, warn=False)
-        steps = max(1, min(ck_steps, (shortest - 1) // ck_lag))
-        ck = ck_test(memberships, ck_lag, steps, time_step_ps=dt, n_bootstrap=n_bootstrap)
-        populations_boot = bootstrap_populations(memberships, ck_lag, n_bootstrap=n_bootstrap)
+    analysis = analyze(
+        probabilities, ck_lag, dt, lags_frames=lags, ck_steps=ck_steps, n_bootstrap=n_bootstrap
+    )
+    its, ck, model = analysis.its, analysis.ck, analysis.model
     at = int(np.flatnonzero(its.lags_frames == ck_lag)[0])
     timescales = its.timescales_ps[at]
     hints = []
@@ -317,12 +277,12 @@ def analyze_run(
     summary = {
         "lag_ps": ck_lag * dt,
         "training_lag_ps": train_lag * dt,
-        "n_states": int(memberships[0].shape[-1]),
+        "n_states": analysis.n_states,
         "timescales_ps": [float(t) for t in timescales],
         "timescales_err_ps": [float(e) for e in its.std_ps[at]],
         "populations": [float(p) for p in model.populations],
-        "populations_err": [float(e) for e in populations_boot.std(axis=0, ddof=1)]
-        if len(populations_boot) > 1
+        "populations_err": [float(e) for e in analysis.populations_err]
+        if len(analysis.population_samples) > 1
         else None,
         "vamp2_validation": config.get("vamp2_validation"),
         "ck_max_deviation": ck.max_deviation,
@@ -337,15 +297,10 @@ def analyze_run(
     if figures:
         ax = plot_implied_timescales(its)
         ax.axvline(ck_lag * dt, color="0.5", ls=":")
-        ax.figure.savefig(out / "implied_timescales.png", dpi=120, bbox_inches="tight")
-        plt.close(ax.figure)
-        for name, fig in (
-            ("ck_test.png", plot_ck_test(ck)),
-            ("eigenvectors.png", plot_eigenvectors(model)),
-        ):
-            fig.savefig(out / name, dpi=120, bbox_inches="tight")
-            plt.close(fig)
-    atomic_write_bytes(out / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
+        write_figure(ax.figure, out / "implied_timescales.png")
+        write_figure(plot_ck_test(ck), out / "ck_test.png")
+        write_figure(plot_eigenvectors(model), out / "eigenvectors.png")
+    write_json(out / SUMMARY, summary)
     return summary
 
 

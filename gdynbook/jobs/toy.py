@@ -6,8 +6,9 @@ Each arrow is one function the toy chapters call:
 * :func:`split_replicas` — whole replicas for training, validation and test;
 * :func:`train_toy_models` — a :class:`~gdynbook.model.GDyNet` and a
   :class:`~gdynbook.model.CoordinateVAMPNet` on the same pairs;
-* :func:`toy_reference` — the answer from the simulation: core-set tet/oct labels, the
-  two-state Markov model and the 12-hole model built from its rates;
+* :func:`~gdynbook.systems.toy_reference.toy_reference` — the answer from the
+  simulation: core-set tet/oct labels, the two-state Markov model and the 12-hole
+  model built from its rates;
 * :func:`evaluate_states` — memberships (:mod:`gdynbook.states`), Koopman model,
   implied timescales with bootstrap errors, populations, recall against the labels;
 * :func:`run_toy_job` — all of it, with figures and ``summary.json``
@@ -18,9 +19,7 @@ Units: ps, Å.
 
 from __future__ import annotations
 
-import json
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,34 +27,24 @@ from typing import Any
 import numpy as np
 import torch
 
+from gdynbook.analysis import analyze
 from gdynbook.dataset import TrajectoryDataset
+from gdynbook.jobs.rundir import save_checkpoint, train_seeded, write_figure, write_json
 from gdynbook.koopman import (
     ImpliedTimescales,
     KoopmanModel,
-    KoopmanWarning,
-    bootstrap_populations,
-    estimate_koopman,
-    implied_timescales,
     lagged_pairs,
 )
-from gdynbook.markov import one_hot
 from gdynbook.model import CoordinateVAMPNet, GDyNet
 from gdynbook.states import (
     SimplexMap,
     crisp_states,
-    fit_simplex,
     membership_recall,
     state_recall,
 )
-from gdynbook.systems.toy import (
-    ToySimulation,
-    core_set_labels,
-    exact_hole_spectrum,
-    nearest_hole,
-    simulate_toy,
-    two_state_rates,
-)
-from gdynbook.train import History, evaluate, fit, predict, resolve_device
+from gdynbook.systems.toy import ToySimulation, simulate_toy
+from gdynbook.systems.toy_reference import ToyReference, count_oct_visits, toy_reference
+from gdynbook.train import History, TrainingSettings, evaluate, predict, resolve_device
 from gdynbook.trajectory import Trajectory
 from gdynbook.vamp import vamp_score
 
@@ -215,16 +204,17 @@ def train_toy_models(
         best = None
         for start in range(max(1, starts)):
             start_seed = seed + 1000 * start
-            torch.manual_seed(start_seed)
-            model = cls(**kwargs)
-            history = fit(
-                model,
-                dataset,
-                lag_frames=lag_frames,
+            settings = TrainingSettings(
                 n_epochs=n_epochs,
                 batch_size=training.batch_size,
                 lr=lr,
                 pairs_per_epoch=pairs_per_epoch,
+            )
+            model, history = train_seeded(
+                lambda cls=cls, kwargs=kwargs: cls(**kwargs),
+                dataset,
+                lag_frames,
+                settings,
                 seed=start_seed,
                 device=device,
                 progress=progress,
@@ -241,106 +231,6 @@ def train_toy_models(
                 best = (model, history, score)
         out[name] = best[:2]
     return out
-
-
-# ---------------------------------------------------------------------- ground truth
-@dataclass
-class ToyReference:
-    """What the simulation says, from core-set labels of the held-out replicas.
-
-    Attributes
-    ----------
-    labels : list of numpy.ndarray
-        0 tetrahedral / 1 octahedral per frame, from the first core frame on.
-    in_core : list of numpy.ndarray of bool
-        Frames inside a core set (where recall is scored).
-    first_frame : list of int
-        Frames dropped at the start of each replica (before any core).
-    model : KoopmanModel
-        Two-state Markov model of the labels at the lag.
-    k_tet_to_oct, k_oct_to_tet : float
-        Escape rates, ps⁻¹.
-    spectrum : dict
-        Decay rates of the 12-hole model (:func:`~gdynbook.systems.toy.exact_hole_spectrum`).
-    n_oct_visits : int
-        Entries into an octahedral core.
-    """
-
-    labels: list[np.ndarray]
-    in_core: list[np.ndarray]
-    first_frame: list[int]
-    model: KoopmanModel
-    k_tet_to_oct: float
-    k_oct_to_tet: float
-    spectrum: dict[str, float]
-    n_oct_visits: int
-
-    @property
-    def timescale_ps(self) -> float:
-        """Relaxation time of the two-state (occupancy) process, ps."""
-        return float(self.model.timescales()[0])
-
-    @property
-    def identity_timescale_ps(self) -> float:
-        """Slowest site-identity mode of the 12-hole model, 1/min(k_TO, k_OT), ps."""
-        return 1.0 / min(self.spectrum["tet_identity"], self.spectrum["oct_identity"])
-
-    @property
-    def populations(self) -> np.ndarray:
-        """(tetrahedral, octahedral) stationary populations."""
-        return self.model.populations
-
-    def trim(self, runs: list[np.ndarray]) -> list[np.ndarray]:
-        """Drop from per-replica arrays the frames before the first core visit."""
-        return [run[start:] for run, start in zip(runs, self.first_frame, strict=True)]
-
-
-def toy_reference(trajectories: list[Trajectory], lag_frames: int) -> ToyReference:
-    """Core-set labels, the two-state Markov model and the 12-hole rates of ``trajectories``."""
-    labels, in_core, first_frame = [], [], []
-    a = float(trajectories[0].lattices[0][0, 0])
-    for traj in trajectories:
-        li = traj.coords[:, traj.target_index[0]]
-        site_type, _ = core_set_labels(li, a)
-        index, distance = nearest_hole(li, a)
-        core = np.where(index < 8, distance <= 0.4, distance <= 0.8)
-        known = np.flatnonzero(site_type >= 0)
-        start = int(known[0]) if known.size else traj.n_frames
-        labels.append(site_type[start:])
-        in_core.append(core[start:])
-        first_frame.append(start)
-    model = estimate_koopman(
-        [one_hot(run, 2) for run in labels if run.size > lag_frames],
-        lag_frames,
-        time_step_ps=trajectories[0].time_step_ps,
-    )
-    k_to, k_ot = two_state_rates(model.koopman_matrix, model.lag_ps)
-    return ToyReference(
-        labels=labels,
-        in_core=in_core,
-        first_frame=first_frame,
-        model=model,
-        k_tet_to_oct=float(k_to),
-        k_oct_to_tet=float(k_ot),
-        spectrum=exact_hole_spectrum(k_to, k_ot),
-        n_oct_visits=sum(_oct_entries(run) for run in labels),
-    )
-
-
-def _oct_entries(site_type: np.ndarray) -> int:
-    """Entries into an octahedral core in one replica's core-set labels (−1: unknown)."""
-    known = site_type[site_type >= 0]
-    return int(((np.diff(known) != 0) & (known[1:] == 1)).sum())
-
-
-def count_oct_visits(trajectories: list[Trajectory]) -> int:
-    """Entries of the Li into an octahedral core set, summed over replicas."""
-    return sum(
-        _oct_entries(
-            core_set_labels(traj.coords[:, traj.target_index[0]], float(traj.lattices[0][0, 0]))[0]
-        )
-        for traj in trajectories
-    )
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -415,19 +305,18 @@ def evaluate_states(
 ) -> StateReport:
     """Score a trained two-state model against the reference on held-out replicas."""
     raw = reference.trim(predict(model, trajectories, device=device))
-    usable = [run for run in raw if run.shape[0] > lag_frames]
     dt = trajectories[0].time_step_ps
-    simplex = fit_simplex(usable)
-    memberships = simplex.transform(raw)
-    kept = [m for m in memberships if m.shape[0] > lag_frames]
-    koopman = estimate_koopman(kept, lag_frames, time_step_ps=dt, warn=False)
     if lags_frames is None:
         lags_frames = np.unique(np.round(lag_frames * np.array([0.2, 0.5, 1, 1.5, 2, 3])))
         lags_frames = lags_frames[lags_frames >= 1].astype(int)
-    lags_frames = np.union1d(np.asarray(lags_frames, dtype=int), [lag_frames])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", KoopmanWarning)
-        its = implied_timescales(kept, lags_frames, dt, n_bootstrap=n_bootstrap)
+    analysis = analyze(raw, lag_frames, dt, lags_frames=lags_frames, n_bootstrap=n_bootstrap)
+    simplex, memberships, koopman, its = (
+        analysis.simplex,
+        analysis.memberships,
+        analysis.model,
+        analysis.its,
+    )
+    usable = [run for run in raw if run.shape[0] > lag_frames]
     at = int(np.flatnonzero(its.lags_frames == lag_frames)[0])
     assigned = np.concatenate([s.reshape(-1) for s in crisp_states(memberships)])
     labels = np.concatenate(reference.labels)
@@ -438,9 +327,8 @@ def evaluate_states(
     )
     populations = np.empty(2)
     populations[mapping] = koopman.populations
-    boot = bootstrap_populations(kept, lag_frames, n_bootstrap=n_bootstrap)
     populations_err = np.empty(2)
-    populations_err[mapping] = boot.std(axis=0, ddof=1) if len(boot) > 1 else np.nan
+    populations_err[mapping] = analysis.populations_err
     chi_0, chi_t = lagged_pairs(usable, lag_frames)
     score = float(vamp_score(torch.from_numpy(chi_0), torch.from_numpy(chi_t)))
     return StateReport(
@@ -559,8 +447,6 @@ def run_toy_job(
     dict
         The summary (also written to ``summary.json``).
     """
-    from gdynbook.train import save
-
     started = time.perf_counter()
     timings = {}
     settings = toy_simulation_settings(regime, n_frames, seed)
@@ -598,16 +484,19 @@ def run_toy_job(
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
         for name, (model, history) in models.items():
-            save(model, out / f"{name}.pt", extra={"history": history.to_dict(), "lag": lag})
+            save_checkpoint(
+                model,
+                out / f"{name}.pt",
+                lag_frames=lag,
+                time_step_ps=settings.frame_interval_ps,
+                history=history.to_dict(),
+            )
         if figures:
             _write_figures(out, reports, reference, held_out, lag)
     timings["total_s"] = time.perf_counter() - started
     summary["timings"] = timings
     if output is not None:
-        path = Path(output) / "summary.json"
-        tmp = path.with_name(".summary.json.tmp")
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        tmp.replace(path)
+        write_json(Path(output) / "summary.json", summary)
     return summary
 
 
@@ -618,21 +507,15 @@ def _write_figures(
     held_out: list[Trajectory],
     lag_frames: int,
 ) -> None:
-    import matplotlib.pyplot as plt
-
     from gdynbook.koopman import ck_test
-    from gdynbook.plots import plot_ck_test, plot_toy_states, plot_toy_timescales
+    from gdynbook.plots import plot_ck_test
+    from gdynbook.systems.toy_figures import plot_toy_states, plot_toy_timescales
 
     fig = plot_toy_timescales(reports["gdynet"].its, reports["baseline"].its, reference)
-    fig.savefig(out / "implied_timescales.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    write_figure(fig, out / "implied_timescales.png")
     for name, report in reports.items():
         kept = [m for m in report.memberships if m.shape[0] > 4 * lag_frames]
         ck = ck_test(kept, lag_frames, 4, time_step_ps=held_out[0].time_step_ps)
         names = [STATE_NAMES[r][:3] for r in report.mapping]
-        fig = plot_ck_test(ck, labels=names)
-        fig.savefig(out / f"ck_test_{name}.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
-    fig = plot_toy_states(held_out, reference, reports)
-    fig.savefig(out / "states.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+        write_figure(plot_ck_test(ck, labels=names), out / f"ck_test_{name}.png")
+    write_figure(plot_toy_states(held_out, reference, reports), out / "states.png")

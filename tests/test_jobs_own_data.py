@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from gdynbook.cli import main
+from gdynbook.jobs.own_data import analyze_run, train_run
 from gdynbook.koopman import estimate_koopman
 from gdynbook.markov import one_hot
 from gdynbook.systems.dimers import DimerSimulation, bond_states, simulate_dimers
-from gdynbook.workflow import analyze_run, lag_in_frames, train_run
+from gdynbook.trajectory import lag_in_frames
 
 SETTINGS = DimerSimulation(n_frames=1500, n_replicas=4, seed=3)
 
@@ -135,12 +136,12 @@ def test_unknown_format_non_periodic_file_and_missing_run(tmp_path: Path, capsys
 
 
 def test_out_of_memory_is_explained(dimer_files, tmp_path: Path, monkeypatch) -> None:
-    import gdynbook.train
+    import gdynbook.jobs.rundir
 
     def exhausted(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(gdynbook.train, "fit", exhausted)
+    monkeypatch.setattr(gdynbook.jobs.rundir, "fit", exhausted)
     with pytest.raises(MemoryError, match="smaller --batch-size"):
         train_run(dimer_files["trajectories"][:2], tmp_path, n_states=2, lag_ps=5.0,
                   progress=False)
@@ -153,7 +154,7 @@ def test_lag_in_frames() -> None:
 
 
 def test_same_seed_same_predictions(dimer_files, tmp_path: Path) -> None:
-    from gdynbook.workflow import load_predictions
+    from gdynbook.jobs.own_data import load_predictions
 
     for name in ("a", "b"):
         train_run(dimer_files["trajectories"][:3], tmp_path / name, n_states=2, lag_ps=5.0,
@@ -167,9 +168,9 @@ def test_train_with_the_dgl_backend(dimer_files, tmp_path: Path, capsys) -> None
     """`--backend dgl` trains the same layer; its checkpoint predicts the same with torch."""
     import os
 
+    from gdynbook.jobs.own_data import load_predictions
     from gdynbook.model import dgl_available
     from gdynbook.train import load, predict
-    from gdynbook.workflow import load_predictions
 
     if not dgl_available():
         if os.environ.get("CI") == "true":
@@ -188,7 +189,7 @@ def test_train_with_the_dgl_backend(dimer_files, tmp_path: Path, capsys) -> None
 
 def test_train_from_scaled_lammps_dumps_matches_npz(dimer_files, tmp_path: Path) -> None:
     """LAMMPS dumps with scaled (fractional) coordinates train like the same data as npz."""
-    from gdynbook.workflow import load_predictions
+    from gdynbook.jobs.own_data import load_predictions
     from tests.test_trajectory import write_lammps_dump
 
     dumps = []

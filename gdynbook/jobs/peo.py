@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gdynbook.dataset import Segment, TrajectoryDataset
+from gdynbook.selection import CrossValidation
 from gdynbook.trajectory import Trajectory, check_trajectory_list
 
 
@@ -120,80 +121,29 @@ def train_model(
     progress: bool = False,
 ) -> tuple[Any, Any]:
     """Train one GDyNet with ``test_runs`` held out; returns (model, history)."""
-    import torch
-
-    from gdynbook.train import fit
-    from gdynbook.workflow import lag_in_frames
+    from gdynbook.jobs.rundir import train_seeded
+    from gdynbook.train import TrainingSettings
+    from gdynbook.trajectory import lag_in_frames
 
     training = training or PeoTraining()
     dataset = held_out_split(trajectories, test_runs, training.validation_share)
     lag_frames = lag_in_frames(training.lag_ps, dataset.time_step_ps, "training lag")
-    torch.manual_seed(seed)
-    model = training.model(n_states)
-    history = fit(
-        model,
-        dataset,
-        lag_frames=lag_frames,
+    settings = TrainingSettings(
         n_epochs=training.n_epochs,
         batch_size=training.batch_size,
         lr=training.lr,
+        patience=None,
         pairs_per_epoch=training.pairs_per_epoch,
+    )
+    return train_seeded(
+        lambda: training.model(n_states),
+        dataset,
+        lag_frames,
+        settings,
         seed=seed,
         device=device,
-        patience=None,
         progress=progress,
     )
-    return model, history
-
-
-@dataclass
-class CrossValidation:
-    """Held-out VAMP-2 per candidate number of states and held-out run.
-
-    Attributes
-    ----------
-    rows : list of dict
-        ``n_states``, ``test_run``, ``vamp2_test``, ``vamp2_validation``.
-    """
-
-    rows: list[dict[str, float]] = field(default_factory=list)
-
-    def table(self) -> tuple[list[int], list[int], np.ndarray]:
-        """Candidates, held-out runs and the (candidates, runs) array of held-out VAMP-2."""
-        ns = sorted({int(r["n_states"]) for r in self.rows})
-        runs = sorted({int(r["test_run"]) for r in self.rows})
-        score = {(int(r["n_states"]), int(r["test_run"])): r["vamp2_test"] for r in self.rows}
-        return ns, runs, np.array([[score[(n, k)] for k in runs] for n in ns])
-
-    @staticmethod
-    def _mean_and_sem(values: np.ndarray) -> tuple[float, float]:
-        sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else np.nan
-        return float(values.mean()), float(sem)
-
-    def scores(self) -> dict[int, tuple[float, float]]:
-        """Mean held-out VAMP-2 and its standard error per number of states."""
-        ns, _, values = self.table()
-        return {n: self._mean_and_sem(row) for n, row in zip(ns, values, strict=True)}
-
-    def per_state_gain(self) -> dict[int, tuple[float, float]]:
-        """Held-out VAMP-2 gain of n states over n − 1, paired by held-out run (mean, s.e.)."""
-        ns, _, values = self.table()
-        return {ns[i]: self._mean_and_sem(values[i] - values[i - 1]) for i in range(1, len(ns))}
-
-    def choose(self) -> int:
-        """The most states whose paired gain over one state fewer exceeds two standard
-        errors, going up from the smallest candidate (stop at the first gain that does not).
-
-        A state is kept only when held-out runs reward it clearly; VAMP-2 can only grow
-        with more states on the training data, so the held-out gain is the test.
-        """
-        chosen = self.table()[0][0]
-        for n, (gain, sem) in self.per_state_gain().items():
-            if np.isfinite(sem) and gain > 2 * sem and gain > 0:
-                chosen = n
-            else:
-                break
-        return chosen
 
 
 def cross_validate_n_states(
@@ -222,7 +172,7 @@ def cross_validate_n_states(
     from tqdm.auto import tqdm
 
     from gdynbook.train import predict
-    from gdynbook.workflow import lag_in_frames
+    from gdynbook.trajectory import lag_in_frames
 
     training = training or PeoTraining()
     runs = check_trajectory_list(list(trajectories))
@@ -338,9 +288,9 @@ def run_peo_job(
         Use only the first runs / frames (quick checks).
     """
     from gdynbook import __version__
-    from gdynbook.cache import atomic_savez
+    from gdynbook.jobs.rundir import save_checkpoint, write_arrays, write_json
     from gdynbook.systems.peo_litfsi.runs import load_runs
-    from gdynbook.train import save
+    from gdynbook.trajectory import lag_in_frames
 
     training = training or PeoTraining()
     started = time.perf_counter()
@@ -368,13 +318,18 @@ def run_peo_job(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     for seed, model in zip(seeds, models, strict=True):
-        save(model, out / f"gdynet-seed{seed}.pt", extra={"lag_ps": training.lag_ps})
+        save_checkpoint(
+            model,
+            out / f"gdynet-seed{seed}.pt",
+            lag_frames=lag_in_frames(training.lag_ps, trajectories[0].time_step_ps),
+            time_step_ps=trajectories[0].time_step_ps,
+        )
     arrays = {
         f"seed{seed}_{name}": p.astype(np.float32)
         for seed, per_run in zip(seeds, probabilities, strict=True)
         for name, p in zip(names, per_run, strict=True)
     }
-    atomic_savez(out / "predictions.npz", compress=True, **arrays)
+    write_arrays(out / "predictions.npz", **arrays)
     summary = {
         "gdynbook_version": __version__,
         "runs": names,
@@ -395,7 +350,7 @@ def run_peo_job(
         "agreement_with_seed0": [crisp_agreement(probabilities[0], p) for p in probabilities[1:]],
         "wall_time_s": time.perf_counter() - started,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out / "summary.json", summary)
     return summary
 
 

@@ -1,0 +1,13 @@
+"""End-to-end jobs: the top floor, where the package's pieces are put together.
+
+* :mod:`gdynbook.jobs.toy` — the toy system: simulate, train a GDyNet and the
+  coordinate baseline, check both against the geometry (``gdynbook toy``);
+* :mod:`gdynbook.jobs.peo` — Li⁺ states in PEO/LiTFSI: cross-validate the number of
+  states, train a seed ensemble (``gdynbook peo``);
+* :mod:`gdynbook.jobs.own_data` — your own trajectories: train into a run directory,
+  then analyse it (``gdynbook train`` / ``gdynbook analyze``);
+* :mod:`gdynbook.jobs.rundir` — what every job shares: seeded training, checkpoints
+  with one schema of extras, and atomic writes of JSON, arrays and figures.
+
+Nothing below this package imports it.
+"""
