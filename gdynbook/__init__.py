@@ -16,6 +16,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = {
+    "analysis",
     "cache",
     "cli",
     "config",
@@ -27,6 +28,7 @@ _SUBMODULES = {
     "markov",
     "model",
     "plots",
+    "selection",
     "states",
     "systems",
     "train",
@@ -46,6 +48,7 @@ _EXPORTS = {
     "estimate_koopman": "koopman",
     "vamp_score": "vamp",
     "fit_simplex": "states",
+    "analyze": "analysis",
     "train_run": "jobs.own_data",
     "analyze_run": "jobs.own_data",
 }

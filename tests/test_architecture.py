@@ -196,3 +196,13 @@ def test_every_module_is_importable_by_name(name: str) -> None:
     if name.endswith("peo_litfsi.md") or name.endswith("peo_litfsi.system"):
         pytest.importorskip("openmm")
     importlib.import_module(name)
+
+
+def test_lazy_submodules_list_every_top_level_module() -> None:
+    import gdynbook
+
+    top = {p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    top |= {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert set(gdynbook._SUBMODULES) == top
+    for name in sorted(gdynbook._EXPORTS):
+        assert getattr(gdynbook, name) is not None

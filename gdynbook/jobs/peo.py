@@ -19,13 +19,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from gdynbook.dataset import Segment, TrajectoryDataset
 from gdynbook.selection import CrossValidation
 from gdynbook.trajectory import Trajectory, check_trajectory_list
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gdynbook.model import GDyNetConfig
+    from gdynbook.train import TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -36,34 +40,63 @@ class PeoTraining:
     within 6 Å, 12 neighbours; trained at a lag of 100 ps — within the range where the
     solvation relaxes (tens to hundreds of ps at 423 K) and short enough for ~480 pairs
     per 2.5 ns run. Measured on one CPU core: ~10 s per epoch over three runs.
+
+    The encoder fields carry :class:`~gdynbook.model.GDyNetConfig`'s names (``cutoff``
+    in Å, ``node_selection``), the training fields :class:`~gdynbook.train.TrainingSettings`'s.
     """
 
     lag_ps: float = 100.0
     n_conv: int = 2
     n_neighbors: int = 12
-    cutoff_a: float = 6.0
+    cutoff: float = 6.0
     atom_fea_len: int = 16
     h_fea_len: int = 16
-    graph_atoms: str = "heavy"
+    node_selection: str = "heavy"
     n_epochs: int = 15
     batch_size: int = 128
     lr: float = 5e-3
     validation_share: float = 0.2
     pairs_per_epoch: int | None = None
 
-    def model(self, n_states: int) -> Any:
-        """A fresh GDyNet with these settings (seed torch first for reproducible weights)."""
-        from gdynbook.model import GDyNet
+    #: Older names of fields, as stored in summaries written before the rename.
+    RENAMED: ClassVar[dict[str, str]] = {"cutoff_a": "cutoff", "graph_atoms": "node_selection"}
 
-        return GDyNet(
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PeoTraining:
+        """Settings from a stored summary, older field names included."""
+        return cls(**{cls.RENAMED.get(key, key): value for key, value in values.items()})
+
+    def encoder(self, n_states: int) -> GDyNetConfig:
+        """The encoder's settings for ``n_states`` states."""
+        from gdynbook.model import GDyNetConfig
+
+        return GDyNetConfig(
             n_states=n_states,
             atom_fea_len=self.atom_fea_len,
             h_fea_len=self.h_fea_len,
             n_conv=self.n_conv,
             n_neighbors=self.n_neighbors,
-            cutoff=self.cutoff_a,
-            node_selection=self.graph_atoms,
+            cutoff=self.cutoff,
+            node_selection=self.node_selection,
         )
+
+    def settings(self) -> TrainingSettings:
+        """How to train: no early stopping (a fixed number of epochs for every fit)."""
+        from gdynbook.train import TrainingSettings
+
+        return TrainingSettings(
+            n_epochs=self.n_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=None,
+            pairs_per_epoch=self.pairs_per_epoch,
+        )
+
+    def model(self, n_states: int) -> Any:
+        """A fresh GDyNet with these settings (seed torch first for reproducible weights)."""
+        from gdynbook.model import GDyNet
+
+        return GDyNet(self.encoder(n_states))
 
 
 def held_out_split(
@@ -122,24 +155,16 @@ def train_model(
 ) -> tuple[Any, Any]:
     """Train one GDyNet with ``test_runs`` held out; returns (model, history)."""
     from gdynbook.jobs.rundir import train_seeded
-    from gdynbook.train import TrainingSettings
     from gdynbook.trajectory import lag_in_frames
 
     training = training or PeoTraining()
     dataset = held_out_split(trajectories, test_runs, training.validation_share)
     lag_frames = lag_in_frames(training.lag_ps, dataset.time_step_ps, "training lag")
-    settings = TrainingSettings(
-        n_epochs=training.n_epochs,
-        batch_size=training.batch_size,
-        lr=training.lr,
-        patience=None,
-        pairs_per_epoch=training.pairs_per_epoch,
-    )
     return train_seeded(
         lambda: training.model(n_states),
         dataset,
         lag_frames,
-        settings,
+        training.settings(),
         seed=seed,
         device=device,
         progress=progress,
