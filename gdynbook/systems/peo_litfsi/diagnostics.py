@@ -1,0 +1,351 @@
+"""What a PEO/LiTFSI trajectory can and cannot carry: Li⁺ chain residence, fixed labels,
+pairing, sub-diffusion, chain size.
+
+A learned Li⁺ "state" means something only if Li⁺ actually change state within the data.
+These diagnostics ask that of the data themselves, before any network is trained:
+
+* :func:`li_chain` — which chain holds a Li⁺ (the one with most ether O in its first
+  shell) in every frame; :func:`durable_changes` counts changes that last;
+* :func:`between_ion_fraction` — how much of a per-frame Li⁺ quantity's variance lies
+  *between* ions (a fixed label per ion) rather than within each ion's time series,
+  beside :func:`switching_baseline`, what a label that truly switches with lifetime t
+  would leave in a run of length T;
+* :func:`chain_end_distance` — how far (in EO units along the chain) a Li⁺'s ether O
+  sit from the nearest chain end;
+* :func:`msd_exponent` — the local slope of log MSD against log t (1: diffusive);
+* :func:`radius_of_gyration` — chain size, to compare with the box length;
+* :func:`li_diagnostics` — all of them for one run, with pairing and cluster fractions.
+
+Units: Å, ps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gdynbook.systems.peo_litfsi.runs import (
+    LI_O_SHELL_A,
+    PeoLitfsiRun,
+    durable_switches,
+    pair_distances,
+)
+
+
+# ---------------------------------------------------------------------- chain residence
+def li_chain(
+    li_o_distances: np.ndarray, o_chain: np.ndarray, cutoff_a: float = LI_O_SHELL_A
+) -> np.ndarray:
+    """The chain holding each Li⁺ in each frame.
+
+    Parameters
+    ----------
+    li_o_distances : numpy.ndarray, shape (n_frames, n_li, n_o)
+        Li⁺–ether O distances, Å (minimum image).
+    o_chain : numpy.ndarray of int, shape (n_o,)
+        Chain number of each ether O.
+    cutoff_a : float
+        First-shell radius, Å.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_frames, n_li)
+        The chain with the most ether O within ``cutoff_a`` (ties: the chain of the
+        nearest of them); −1 where no ether O is within the shell.
+    """
+    distances = np.asarray(li_o_distances, dtype=np.float64)
+    o_chain = np.asarray(o_chain, dtype=np.int64)
+    if distances.ndim != 3 or distances.shape[-1] != o_chain.size:
+        raise ValueError(
+            "li_o_distances must be (n_frames, n_li, n_o) with n_o = len(o_chain); got "
+            f"{distances.shape} and {o_chain.size} chain numbers."
+        )
+    inside = distances < cutoff_a
+    n_chains = int(o_chain.max()) + 1
+    counts = np.zeros((*distances.shape[:2], n_chains), dtype=np.int64)
+    for chain in range(n_chains):
+        counts[..., chain] = inside[..., o_chain == chain].sum(axis=-1)
+    best = counts.max(axis=-1)
+    # ties: prefer the chain of the nearest shell O (a tiny tie-breaking bonus)
+    nearest = np.where(inside, distances, np.inf).argmin(axis=-1)
+    bonus = np.zeros_like(counts, dtype=np.float64)
+    np.put_along_axis(bonus, o_chain[nearest][..., None], 0.5, axis=-1)
+    label = np.argmax(counts + bonus, axis=-1)
+    return np.where(best > 0, label, -1)
+
+
+def durable_changes(labels: np.ndarray, min_frames: int) -> np.ndarray:
+    """Changes of a label series between stretches that last at least ``min_frames``.
+
+    A stretch is a run of one label (≥ 0); stretches shorter than ``min_frames`` and
+    frames labelled −1 (unknown) are ignored, so rattling and brief excursions do not
+    count. A change is counted when consecutive durable stretches carry different labels.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int, shape (n_frames, n_series)
+    min_frames : int
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_series,)
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (n_frames, n_series), got shape {labels.shape}.")
+    if min_frames < 1:
+        raise ValueError(f"min_frames must be at least 1, got {min_frames}.")
+    counts = np.zeros(labels.shape[1], dtype=np.int64)
+    for series in range(labels.shape[1]):
+        values = labels[:, series]
+        change = np.flatnonzero(np.diff(values)) + 1
+        starts = np.concatenate([[0], change])
+        lengths = np.diff(np.concatenate([starts, [values.size]]))
+        durable = [
+            values[s]
+            for s, n in zip(starts, lengths, strict=True)
+            if n >= min_frames and values[s] >= 0
+        ]
+        counts[series] = int(np.count_nonzero(np.diff(np.asarray(durable, dtype=np.int64))))
+    return counts
+
+
+# ---------------------------------------------------------------------- fixed labels
+def between_ion_fraction(values: np.ndarray) -> float:
+    """Share of the variance of a per-frame, per-ion quantity that lies between ions.
+
+    ``var(per-ion time means) / var(all values)`` (population variances): 0 when every
+    ion samples the same distribution over the run, 1 when each ion keeps its own fixed
+    value. NaN frames are ignored.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (n_frames, n_ions)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] < 2:
+        raise ValueError(f"values must be (n_frames, n_ions ≥ 2), got shape {values.shape}.")
+    total = np.nanvar(values)
+    if not np.isfinite(total) or total == 0:
+        return float("nan")
+    means = np.nanmean(values, axis=0)
+    counts = np.sum(np.isfinite(values), axis=0)
+    grand = np.nansum(means * counts) / counts.sum()
+    between = np.sum(counts * (means - grand) ** 2) / counts.sum()
+    return float(between / total)
+
+
+def switching_baseline(lifetime_ps: float, duration_ps: float) -> float:
+    """Between-ion fraction expected from a label that switches with lifetime t.
+
+    For a stationary two-valued label with exponential correlation e^{−|s|/t} observed
+    over T, the variance of its time mean over the variance of the label is
+    (2t/T)[1 − (t/T)(1 − e^{−T/t})]; ions switching independently leave that share of
+    the variance between ions by chance alone.
+    """
+    if lifetime_ps <= 0 or duration_ps <= 0:
+        raise ValueError("lifetime_ps and duration_ps must be positive.")
+    ratio = lifetime_ps / duration_ps
+    return float(2 * ratio * (1 - ratio * (1 - np.exp(-1 / ratio))))
+
+
+def chain_end_distance(
+    li_o_distances: np.ndarray,
+    o_position: np.ndarray,
+    o_chain_length: np.ndarray,
+    cutoff_a: float = LI_O_SHELL_A,
+) -> np.ndarray:
+    """Mean distance (EO units along the chain) of a Li⁺'s shell O from the nearest end.
+
+    Parameters
+    ----------
+    li_o_distances : numpy.ndarray, shape (n_frames, n_li, n_o)
+    o_position : numpy.ndarray of int, shape (n_o,)
+        Index of each ether O along its chain, 0 … n − 1.
+    o_chain_length : numpy.ndarray of int, shape (n_o,)
+        Number of ether O on that O's chain.
+    cutoff_a : float
+        First-shell radius, Å.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_frames, n_li)
+        NaN where no ether O is within the shell.
+    """
+    o_position = np.asarray(o_position, dtype=np.float64)
+    from_end = np.minimum(o_position, np.asarray(o_chain_length) - 1 - o_position)
+    inside = np.asarray(li_o_distances) < cutoff_a
+    n_inside = inside.sum(axis=-1)
+    total = (inside * from_end).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_inside > 0, total / np.maximum(n_inside, 1), np.nan)
+
+
+# ---------------------------------------------------------------------- transport, size
+def msd_exponent(lags_ps: np.ndarray, msd_a2: np.ndarray, window_ps: tuple[float, float]) -> float:
+    """Slope of log MSD against log t over ``window_ps`` (1: diffusive, < 1: sub-diffusive).
+
+    Raises
+    ------
+    ValueError
+        If fewer than two lags fall in the window.
+    """
+    lags = np.asarray(lags_ps, dtype=np.float64)
+    msd = np.asarray(msd_a2, dtype=np.float64)
+    keep = (lags >= window_ps[0]) & (lags <= window_ps[1]) & (msd > 0)
+    if keep.sum() < 2:
+        raise ValueError(
+            f"fewer than two lags lie in the window {window_ps} ps: use a longer trajectory "
+            "or a wider window."
+        )
+    return float(np.polyfit(np.log(lags[keep]), np.log(msd[keep]), 1)[0])
+
+
+def radius_of_gyration(coords: np.ndarray, groups: Sequence[np.ndarray]) -> np.ndarray:
+    """Radius of gyration of each group of atoms (equal weights), Å.
+
+    Parameters
+    ----------
+    coords : numpy.ndarray, shape (n_frames, n_atoms, 3)
+        Unwrapped coordinates (a chain must be whole), Å.
+    groups : sequence of index arrays
+        Atoms of each chain.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_frames, n_groups)
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    out = np.empty((coords.shape[0], len(groups)))
+    for k, atoms in enumerate(groups):
+        x = coords[:, np.asarray(atoms)]
+        centred = x - x.mean(axis=1, keepdims=True)
+        out[:, k] = np.sqrt(np.mean(np.sum(centred**2, axis=-1), axis=1))
+    return out
+
+
+# ---------------------------------------------------------------------- one run
+def ether_oxygen_layout(run: PeoLitfsiRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chain number, position along the chain and chain length of every ether O."""
+    residue = run.residue_index[run.ether_o_index]
+    chains, o_chain = np.unique(residue, return_inverse=True)
+    position = np.empty(run.ether_o_index.size, dtype=np.int64)
+    length = np.empty(run.ether_o_index.size, dtype=np.int64)
+    for chain in range(chains.size):
+        members = np.flatnonzero(o_chain == chain)  # topology order = order along the chain
+        position[members] = np.arange(members.size)
+        length[members] = members.size
+    return o_chain, position, length
+
+
+def li_diagnostics(
+    run: PeoLitfsiRun,
+    *,
+    min_durable_ps: float = 20.0,
+    msd_window_ps: tuple[float, float] = (200.0, 500.0),
+    cutoff_a: float = LI_O_SHELL_A,
+) -> dict[str, Any]:
+    """Every diagnostic of one run, as numbers for a table.
+
+    Parameters
+    ----------
+    run : PeoLitfsiRun
+    min_durable_ps : float
+        A chain or TFSI change counts when the new situation lasts this long.
+    msd_window_ps : tuple of float
+        Window of the MSD exponent and of the apparent diffusion coefficients.
+
+    Returns
+    -------
+    dict
+        ``chain_changes_per_li_per_ns``, ``fraction_li_changed_chain``,
+        ``tfsi_o_per_li``, ``ether_o_per_li``, ``fraction_li_with_tfsi``,
+        ``fraction_tfsi_touching_li``, ``fraction_li_in_negative_clusters``,
+        ``tfsi_switches_per_li_per_ns``; ``between_ion_fraction_chain_end`` beside
+        ``baseline_chain_end`` (:func:`switching_baseline` with the measured chain
+        residence, a lower bound when no Li⁺ changed chain) and
+        ``between_ion_fraction_tfsi`` beside ``baseline_tfsi`` (with the correlation
+        time of the TFSI in/out indicator, 2p(1 − p) over the switch rate);
+        ``msd_exponent_li``, ``msd_exponent_tfsi``, ``d_li_a2_ps``, ``d_tfsi_a2_ps``,
+        ``d_ratio``, ``rg_a``, ``rg_over_box``, ``duration_ns``.
+    """
+    from gdynbook.transference import formal_charges, ion_clusters
+    from gdynbook.transport import diffusion_coefficient, mean_squared_displacement
+
+    traj = run.traj
+    dt = traj.time_step_ps
+    duration_ps = traj.n_frames * dt
+    min_frames = max(1, int(round(min_durable_ps / dt)))
+    li_o = pair_distances(traj, run.li_index, run.ether_o_index)
+    o_chain, position, length = ether_oxygen_layout(run)
+    chain = li_chain(li_o, o_chain, cutoff_a)
+    changes = durable_changes(chain, min_frames)
+    tfsi_o = pair_distances(traj, run.li_index, run.tfsi_o_index) < cutoff_a
+    with_tfsi = tfsi_o.any(axis=-1)
+    tfsi_residue = run.residue_index[run.tfsi_o_index]
+    touched = np.zeros((traj.n_frames, np.unique(tfsi_residue).size), dtype=bool)
+    _, tfsi_of_o = np.unique(tfsi_residue, return_inverse=True)
+    for k in range(touched.shape[1]):
+        touched[:, k] = tfsi_o[:, :, tfsi_of_o == k].any(axis=(1, 2))
+    switches = durable_switches(with_tfsi, min_frames)
+    end_distance = chain_end_distance(li_o, position, length, cutoff_a)
+
+    import mdtraj
+
+    topology = mdtraj.load_topology(str(run.path / "topology.pdb"))
+    charges = formal_charges(topology)
+    clusters = ion_clusters(traj, charges, cutoff_a)
+    li_ions = np.array([i for i in charges.cation])
+    negative = clusters.net_charge[:, li_ions] < 0
+
+    lags = np.unique(np.geomspace(1, max(2, traj.n_frames // 2), 24).astype(int))
+    lags = lags[lags < traj.n_frames]
+    tfsi_centre = run.tfsi_n_index
+    msd_li = mean_squared_displacement(traj, lags, run.li_index)
+    msd_tfsi = mean_squared_displacement(traj, lags, tfsi_centre)
+    lags_ps = lags * dt
+    window = (lags_ps >= msd_window_ps[0]) & (lags_ps <= msd_window_ps[1])
+    d_li = diffusion_coefficient(lags_ps[window], msd_li[window]) if window.sum() >= 2 else np.nan
+    d_tfsi = (
+        diffusion_coefficient(lags_ps[window], msd_tfsi[window]) if window.sum() >= 2 else np.nan
+    )
+
+    chains = [run.ether_o_index[o_chain == k] for k in range(int(o_chain.max()) + 1)]
+    rg = radius_of_gyration(traj.coords, chains)
+    box = float(np.mean(np.einsum("fii->fi", traj.lattices)))
+    li_ns = run.li_index.size * duration_ps  # Li⁺-ps observed
+    p_tfsi = float(with_tfsi.mean())
+    n_switch_total = int(switches.sum())
+    # correlation time of a two-state indicator: 2 p (1 − p) / (switches per unit time)
+    tfsi_lifetime = 2 * p_tfsi * (1 - p_tfsi) * li_ns / n_switch_total if n_switch_total else li_ns
+    n_chain_total = int(changes.sum())
+    # no durable change at all: the residence is at least the Li⁺-time observed (a bound)
+    chain_lifetime = li_ns / n_chain_total if n_chain_total else li_ns
+    return {
+        "duration_ns": duration_ps / 1000.0,
+        "n_li": int(run.li_index.size),
+        "chain_changes_per_li_per_ns": float(changes.mean() / (duration_ps / 1000.0)),
+        "fraction_li_changed_chain": float(np.mean(changes > 0)),
+        "ether_o_per_li": float((li_o < cutoff_a).sum(axis=-1).mean()),
+        "tfsi_o_per_li": float(tfsi_o.sum(axis=-1).mean()),
+        "fraction_li_with_tfsi": float(with_tfsi.mean()),
+        "fraction_tfsi_touching_li": float(touched.mean()),
+        "fraction_li_in_negative_clusters": float(negative.mean()),
+        "tfsi_switches_per_li_per_ns": float(switches.mean() / (duration_ps / 1000.0)),
+        "between_ion_fraction_chain_end": between_ion_fraction(end_distance),
+        "chain_residence_ps": float(chain_lifetime),
+        "chain_residence_is_lower_bound": n_chain_total == 0,
+        "baseline_chain_end": switching_baseline(chain_lifetime, duration_ps),
+        "between_ion_fraction_tfsi": between_ion_fraction(with_tfsi.astype(float)),
+        "tfsi_correlation_time_ps": float(tfsi_lifetime),
+        "baseline_tfsi": switching_baseline(tfsi_lifetime, duration_ps),
+        "msd_exponent_li": msd_exponent(lags_ps, msd_li, msd_window_ps),
+        "msd_exponent_tfsi": msd_exponent(lags_ps, msd_tfsi, msd_window_ps),
+        "d_li_a2_ps": float(d_li),
+        "d_tfsi_a2_ps": float(d_tfsi),
+        "d_ratio": float(d_li / d_tfsi) if d_tfsi > 0 else float("nan"),
+        "rg_a": float(rg.mean()),
+        "rg_over_box": float(rg.mean() / box),
+    }
