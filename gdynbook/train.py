@@ -140,6 +140,79 @@ def evaluate(
     return float(vamp_score(torch.cat(chi_0), torch.cat(chi_t), method=method))
 
 
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint it can resume from.
+
+    Attributes
+    ----------
+    signal_number : int
+        The signal that stopped it (``signal.SIGINT`` or ``signal.SIGTERM``).
+    epoch : int
+        Epochs completed before the interruption.
+    checkpoint : pathlib.Path or None
+        The training checkpoint written, when ``fit`` had one.
+    """
+
+    def __init__(self, signal_number: int, epoch: int, checkpoint: Path | None) -> None:
+        self.signal_number = signal_number
+        self.epoch = epoch
+        self.checkpoint = checkpoint
+        where = f"; resume from {checkpoint}" if checkpoint is not None else ""
+        super().__init__(f"interrupted at epoch {epoch + 1}{where}")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + int(self.signal_number)
+
+
+#: Version of the training-checkpoint layout (``fit(checkpoint=...)``).
+TRAINING_CHECKPOINT_FORMAT = 1
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM handlers that ask training to stop after the current step.
+
+    The first signal sets the flag and restores the previous handlers, so a second
+    Ctrl-C interrupts at once (the last good checkpoint stays intact: every checkpoint
+    is written atomically).
+    """
+
+    def __init__(self, active: bool) -> None:
+        self.signal_number: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._active = active
+
+    def __enter__(self) -> _StopFlag:
+        import signal
+        import threading
+
+        if self._active and threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, _frame: Any) -> None:
+        self.signal_number = number
+        self._restore()
+
+    def _restore(self) -> None:
+        import signal
+
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
+
+
+def _fingerprint(values: dict[str, Any]) -> str:
+    from gdynbook.cache import cache_key
+
+    return cache_key(values)
+
+
 def fit(
     model: torch.nn.Module,
     dataset: TrajectoryDataset | list[Trajectory],
@@ -156,13 +229,18 @@ def fit(
     epsilon: float = 1e-6,
     pairs_per_epoch: int | None = None,
     progress: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every_s: float | None = None,
+    resume: bool = False,
+    handle_signals: bool = False,
+    on_step: Any = None,
 ) -> History:
     """Train ``model`` (a GDyNet or CoordinateVAMPNet) with the VAMP loss.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Has ``prepare(trajectories)`` and ``collate(stores, items)``.
+        An :class:`~gdynbook.model.Encoder`: has ``prepare`` and ``collate``.
     dataset : TrajectoryDataset or list of Trajectory
         Training data and splits (a list is split with 10 % validation).
     lag_frames : int
@@ -184,6 +262,21 @@ def fit(
     pairs_per_epoch : int, optional
         Train each epoch on a fresh random subset of this many pairs (all pairs when
         None): on long, redundant trajectories an epoch need not see every frame.
+    checkpoint : path, optional
+        Write the whole training state here (model, optimiser, stage and epoch,
+        early-stopping state, history, random-number states, the current epoch's batch
+        order) after every epoch, atomically.
+    checkpoint_every_s : float, optional
+        Also write it within an epoch when this many seconds have passed since the last.
+    resume : bool
+        Continue from ``checkpoint`` if it exists. Resumed equals uninterrupted: with
+        the same seed and thread count the final parameters are the same. A checkpoint
+        of other data or settings is refused.
+    handle_signals : bool
+        On SIGINT/SIGTERM finish the current step, write the checkpoint and raise
+        :class:`TrainingInterrupted`; a second signal interrupts at once.
+    on_step : callable, optional
+        Called as ``on_step(epoch, step, loss)`` after every optimiser step.
 
     Returns
     -------
@@ -193,9 +286,15 @@ def fit(
     ------
     TrainingError
         When the loss becomes NaN or infinite.
+    TrainingInterrupted
+        On SIGINT/SIGTERM with ``handle_signals``.
     ValueError
-        When the lag leaves no training pairs.
+        When the lag leaves no training pairs, or a checkpoint to resume does not
+        belong to this training.
     """
+    import random
+    import time
+
     if not isinstance(dataset, TrajectoryDataset):
         dataset = TrajectoryDataset(check_trajectory_list(dataset), validation_fraction=0.1)
     dataset.check_lag(lag_frames)
@@ -211,68 +310,175 @@ def fit(
     stages = schedule or [Stage(n_epochs=n_epochs, lr=lr, loss=loss)]
     history = History(lag_frames=lag_frames, seed=seed)
     best_score, best_state, since_best = -np.inf, None, 0
+    path = None if checkpoint is None else Path(checkpoint)
+    fingerprint = _fingerprint(
+        {
+            "lag_frames": lag_frames,
+            "batch_size": batch_size,
+            "stages": [asdict(stage) for stage in stages],
+            "seed": seed,
+            "patience": patience,
+            "epsilon": epsilon,
+            "pairs_per_epoch": pairs_per_epoch,
+            "train_pairs": train_pairs,
+            "validation_pairs": validation_pairs,
+            "model_class": type(model).__name__,
+            "hyperparameters": model.hyperparameters(),
+        }
+    )
+    # where training stands: stage, epoch within it, and within an epoch its batch order
+    stage_index, epoch_in_stage, step = 0, 0, 0
+    epoch_items: np.ndarray | None = None
+    epoch_scores: list[float] = []
+    optimizer_state = None
+    if resume and path is not None and path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if (
+            state.get("format") != TRAINING_CHECKPOINT_FORMAT
+            or state.get("fingerprint") != fingerprint
+        ):
+            raise ValueError(
+                f"{path} belongs to another training (other data, lag, model or settings): "
+                "resume with the settings and files it was started with, or start afresh "
+                "in a new run directory."
+            )
+        model.load_state_dict(state["model"])
+        optimizer_state = state["optimizer"]
+        stage_index, epoch_in_stage, step = state["stage"], state["epoch"], state["step"]
+        epoch_items, epoch_scores = state["epoch_items"], list(state["epoch_scores"])
+        best_score, best_state, since_best = state["best"]
+        history = History(**state["history"])
+        rng.bit_generator.state = state["rng_numpy"]
+        torch.set_rng_state(state["rng_torch"])
+        random.setstate(state["rng_python"])
+
+    def save_state() -> None:
+        if path is None:
+            return
+        atomic_torch_save(
+            {
+                "format": TRAINING_CHECKPOINT_FORMAT,
+                "fingerprint": fingerprint,
+                "gdynbook_version": __version__,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "stage": stage_index,
+                "epoch": epoch_in_stage,
+                "step": step,
+                "epoch_items": epoch_items,
+                "epoch_scores": epoch_scores,
+                "best": (best_score, best_state, since_best),
+                "history": history.to_dict(),
+                "rng_numpy": rng.bit_generator.state,
+                "rng_torch": torch.get_rng_state(),
+                "rng_python": random.getstate(),
+            },
+            path,
+        )
+
     from tqdm.auto import tqdm
 
     total = sum(stage.n_epochs for stage in stages)
-    bar = tqdm(total=total, desc="training", unit="epoch", disable=not progress)
-    for stage_index, stage in enumerate(stages):
-        optimizer = torch.optim.Adam(model.parameters(), lr=stage.lr)
-        for _epoch in range(stage.n_epochs):
-            model.train()
-            scores = []
-            epoch_pairs = train_pairs
-            if pairs_per_epoch is not None and pairs_per_epoch < len(train_pairs):
-                chosen = rng.choice(len(train_pairs), size=pairs_per_epoch, replace=False)
-                epoch_pairs = train_pairs[chosen]
-            for items in batches(epoch_pairs, batch_size, rng):
-                if len(items) < 2:
-                    continue
-                chi_0, chi_t = _joint_forward(
-                    model, stores, items, _shift(items, lag_frames), device
-                )
-                value = vamp_loss(chi_0, chi_t, method=stage.loss, epsilon=epsilon)
-                if not torch.isfinite(value):
-                    raise TrainingError(
-                        f"the {stage.loss} loss became {value.item()} in epoch "
-                        f"{len(history.train_score) + 1}: lower the learning rate (now "
-                        f"{stage.lr:g}), use a larger batch (now {batch_size} pairs) or a "
-                        f"larger epsilon (now {epsilon:g})."
+    bar = tqdm(
+        total=total,
+        initial=len(history.train_score),
+        desc="training",
+        unit="epoch",
+        disable=not progress,
+    )
+    last_save = time.monotonic()
+    stopped = history.stopped_early
+    with _StopFlag(handle_signals) as stop:
+        while stage_index < len(stages) and not stopped:
+            stage = stages[stage_index]
+            optimizer = torch.optim.Adam(model.parameters(), lr=stage.lr)
+            if optimizer_state is not None:
+                optimizer.load_state_dict(optimizer_state)
+                optimizer_state = None
+            while epoch_in_stage < stage.n_epochs:
+                model.train()
+                if epoch_items is None:
+                    epoch_pairs = train_pairs
+                    if pairs_per_epoch is not None and pairs_per_epoch < len(train_pairs):
+                        chosen = rng.choice(len(train_pairs), size=pairs_per_epoch, replace=False)
+                        epoch_pairs = train_pairs[chosen]
+                    epoch_items = epoch_pairs[rng.permutation(len(epoch_pairs))]
+                    step, epoch_scores = 0, []
+                while step * batch_size < len(epoch_items):
+                    items = epoch_items[step * batch_size : (step + 1) * batch_size]
+                    step += 1
+                    if len(items) < 2:
+                        continue
+                    chi_0, chi_t = _joint_forward(
+                        model, stores, items, _shift(items, lag_frames), device
                     )
-                optimizer.zero_grad()
-                value.backward()
-                optimizer.step()
-                scores.append(
-                    -value.item()
-                    if stage.loss == "VAMP2"
-                    else vamp_score(chi_0.detach(), chi_t.detach()).item()
+                    value = vamp_loss(chi_0, chi_t, method=stage.loss, epsilon=epsilon)
+                    if not torch.isfinite(value):
+                        raise TrainingError(
+                            f"the {stage.loss} loss became {value.item()} in epoch "
+                            f"{len(history.train_score) + 1}: lower the learning rate (now "
+                            f"{stage.lr:g}), use a larger batch (now {batch_size} pairs) or a "
+                            f"larger epsilon (now {epsilon:g})."
+                        )
+                    optimizer.zero_grad()
+                    value.backward()
+                    optimizer.step()
+                    epoch_scores.append(
+                        -value.item()
+                        if stage.loss == "VAMP2"
+                        else vamp_score(chi_0.detach(), chi_t.detach()).item()
+                    )
+                    if on_step is not None:
+                        on_step(len(history.train_score), step, value.item())
+                    due = (
+                        checkpoint_every_s is not None
+                        and time.monotonic() - last_save >= checkpoint_every_s
+                    )
+                    if stop.signal_number is not None or due:
+                        save_state()
+                        last_save = time.monotonic()
+                    if stop.signal_number is not None:
+                        bar.close()
+                        raise TrainingInterrupted(
+                            stop.signal_number, len(history.train_score), path
+                        )
+                history.train_score.append(float(np.mean(epoch_scores)))
+                history.stage.append(stage_index)
+                try:
+                    validation = evaluate(model, stores, validation_pairs, lag_frames, device)
+                except ValueError as exc:
+                    raise TrainingError(
+                        f"the model's outputs became NaN or infinite in epoch "
+                        f"{len(history.train_score)} ({exc}): lower the learning rate (now "
+                        f"{stage.lr:g}) or use a larger batch (now {batch_size} pairs)."
+                    ) from exc
+                history.validation_score.append(validation)
+                monitored = validation if np.isfinite(validation) else history.train_score[-1]
+                if monitored > best_score:
+                    best_score, since_best = monitored, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                    history.best_epoch = len(history.train_score) - 1
+                else:
+                    since_best += 1
+                bar.update(1)
+                bar.set_postfix_str(
+                    f"train VAMP-2 {history.train_score[-1]:.3f}, validation {validation:.3f}"
                 )
-            history.train_score.append(float(np.mean(scores)))
-            history.stage.append(stage_index)
-            try:
-                validation = evaluate(model, stores, validation_pairs, lag_frames, device)
-            except ValueError as exc:
-                raise TrainingError(
-                    f"the model's outputs became NaN or infinite in epoch "
-                    f"{len(history.train_score)} ({exc}): lower the learning rate (now "
-                    f"{stage.lr:g}) or use a larger batch (now {batch_size} pairs)."
-                ) from exc
-            history.validation_score.append(validation)
-            monitored = validation if np.isfinite(validation) else history.train_score[-1]
-            if monitored > best_score:
-                best_score, since_best = monitored, 0
-                best_state = copy.deepcopy(model.state_dict())
-                history.best_epoch = len(history.train_score) - 1
-            else:
-                since_best += 1
-            bar.update(1)
-            bar.set_postfix_str(
-                f"train VAMP-2 {history.train_score[-1]:.3f}, validation {validation:.3f}"
-            )
-            if patience is not None and since_best >= patience:
-                history.stopped_early = True
+                epoch_in_stage += 1
+                epoch_items, step, epoch_scores = None, 0, []
+                if patience is not None and since_best >= patience:
+                    history.stopped_early = stopped = True
+                save_state()
+                last_save = time.monotonic()
+                if stop.signal_number is not None:
+                    bar.close()
+                    raise TrainingInterrupted(stop.signal_number, len(history.train_score), path)
+                if stopped:
+                    break
+            if stopped:
                 break
-        if history.stopped_early:
-            break
+            stage_index += 1
+            epoch_in_stage = 0
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
