@@ -21,6 +21,12 @@ from typing import Any
 
 from gdynbook import __version__
 
+EXIT_CODES = (
+    "exit status: 0 success; 1 a failed acceptance check (gdynbook toy); 2 an input or "
+    "option error (the message names it); 130 / 143 interrupted by SIGINT / SIGTERM after "
+    "saving a checkpoint (gdynbook train: continue with --resume RUN_DIR)"
+)
+
 
 @dataclass(frozen=True)
 class Subcommand:
@@ -269,25 +275,106 @@ def _run_campaign(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- train / analyze
+def bounded(
+    kind: type,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses ``kind`` and refuses values outside a range."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if isinstance(value, float) and not np_isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+            hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+            raise argparse.ArgumentTypeError(
+                f"{text} is outside the allowed range {lo or '(−∞'}, {hi or '∞)'}"
+            )
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def np_isfinite(value: float) -> bool:
+    import math
+
+    return math.isfinite(value)
+
+
+#: Options of ``train`` that --resume takes from the run directory instead.
+_TRAIN_SETTINGS = (
+    "paths",
+    "n_states",
+    "lag_ps",
+    "topology",
+    "target",
+    "time_step_ps",
+    "node_selection",
+    "n_neighbors",
+    "cutoff",
+    "n_conv",
+    "atom_fea_len",
+    "h_fea_len",
+    "n_epochs",
+    "batch_size",
+    "lr",
+    "pairs_per_epoch",
+    "validation_fraction",
+    "seed",
+    "backend",
+)
+
+
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.epilog = EXIT_CODES
     parser.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         type=Path,
+        default=[],
         metavar="TRAJ",
         help="trajectory files: each is one independent run of the same system "
         "(traj.npz or any format mdtraj reads)",
     )
-    parser.add_argument("--n-states", type=int, required=True, help="number of states")
     parser.add_argument(
-        "--lag-ps", type=float, required=True, help="training lag τ in ps (a modelling choice)"
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last checkpoint, with the files and "
+        "settings stored in RUN_DIR/run.json (give no other settings)",
+    )
+    parser.add_argument(
+        "--n-states", type=bounded(int, 2), default=None, help="number of states, ≥ 2 (required)"
+    )
+    parser.add_argument(
+        "--lag-ps",
+        type=bounded(float, 0, low_open=True),
+        default=None,
+        help="training lag τ in ps, > 0, a whole number of frames (required; a modelling choice)",
     )
     parser.add_argument("--topology", "--top", default=None, help="topology file (e.g. PDB)")
     parser.add_argument(
         "--target", default=None, help="target atoms: mdtraj selection or comma-separated indices"
     )
     parser.add_argument(
-        "--time-step-ps", type=float, default=None, help="time between frames, when not in the file"
+        "--time-step-ps",
+        type=bounded(float, 0, low_open=True),
+        default=None,
+        help="time between frames in ps, > 0, when not in the file",
     )
     # Encoder options carry GDyNetConfig's field names (dest); the older spellings stay
     # as aliases.
@@ -303,41 +390,92 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-neighbors",
         "--neighbors",
         dest="n_neighbors",
-        type=int,
+        type=bounded(int, 1),
         default=12,
-        help="neighbours per atom (M)",
+        help="neighbours per atom (M), ≥ 1",
     )
-    parser.add_argument("--cutoff", type=float, default=7.0, help="neighbour cutoff, Å")
     parser.add_argument(
-        "--n-conv", "--layers", dest="n_conv", type=int, default=3, help="graph convolutions"
+        "--cutoff",
+        type=bounded(float, 0, low_open=True),
+        default=7.0,
+        help="neighbour cutoff in Å, > 0",
+    )
+    parser.add_argument(
+        "--n-conv",
+        "--layers",
+        dest="n_conv",
+        type=bounded(int, 1),
+        default=3,
+        help="graph convolutions, ≥ 1",
     )
     parser.add_argument(
         "--atom-fea-len",
         "--features",
         dest="atom_fea_len",
-        type=int,
+        type=bounded(int, 1),
         default=16,
-        help="node feature width",
+        help="node feature width, ≥ 1",
     )
     parser.add_argument(
-        "--h-fea-len", dest="h_fea_len", type=int, default=16, help="readout hidden width"
+        "--h-fea-len",
+        dest="h_fea_len",
+        type=bounded(int, 1),
+        default=16,
+        help="readout hidden width, ≥ 1",
     )
     parser.add_argument(
-        "--n-epochs", "--epochs", dest="n_epochs", type=int, default=20, help="training epochs"
+        "--n-epochs",
+        "--epochs",
+        dest="n_epochs",
+        type=bounded(int, 1),
+        default=20,
+        help="training epochs, ≥ 1",
     )
-    parser.add_argument("--batch-size", type=int, default=256, help="pairs per step")
-    parser.add_argument("--lr", type=float, default=5e-3, help="learning rate")
     parser.add_argument(
-        "--pairs-per-epoch", type=int, default=None, help="random pairs per epoch (default all)"
+        "--batch-size", type=bounded(int, 2), default=256, help="pairs per step, ≥ 2"
     )
     parser.add_argument(
-        "--validation-fraction", type=float, default=0.1, help="held out for validation"
+        "--lr",
+        type=bounded(float, 0, 1, low_open=True),
+        default=5e-3,
+        help="learning rate, in (0, 1]",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--pairs-per-epoch",
+        type=bounded(int, 2),
+        default=None,
+        help="random pairs per epoch, ≥ 2 (default: all)",
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        type=bounded(float, 0, 1, high_open=True),
+        default=0.1,
+        help="share held out for validation, in [0, 1)",
+    )
+    parser.add_argument("--seed", type=bounded(int, 0), default=0, help="random seed, ≥ 0")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
     parser.add_argument("--backend", choices=["torch", "dgl"], default="torch")
+    parser.add_argument(
+        "--checkpoint-minutes",
+        type=bounded(float, 0, low_open=True),
+        default=10.0,
+        help="also checkpoint within an epoch after this many minutes, > 0",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_output_argument(parser)
+    parser.add_argument(
+        "--output",
+        "--out",
+        dest="output",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the run directory to create (required unless --resume)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into DIR even if it already holds results",
+    )
 
 
 def _node_selection(text: str, topology: Any) -> str | list[int] | None:
@@ -368,37 +506,106 @@ def _node_selection(text: str, topology: Any) -> str | list[int] | None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from gdynbook.jobs.own_data import CONFIG, PREDICTIONS, train_run
+    from gdynbook.jobs.own_data import (
+        CONFIG,
+        PREDICTIONS,
+        RUN_SETTINGS,
+        read_run_settings,
+        train_run,
+    )
     from gdynbook.trajectory import load_trajectory
 
-    if args.n_states < 2:
-        raise ValueError("--n-states must be at least 2.")
-    output = prepare_output_dir(args.output, args.overwrite, [PREDICTIONS, CONFIG])
-    target = _parse_target(args.target)
-    trajectories = [
-        load_trajectory(path, topology=args.topology, target=target, time_step_ps=args.time_step_ps)
-        for path in args.paths
-    ]
+    parser_defaults = argparse.ArgumentParser()
+    _add_train_arguments(parser_defaults)
+    if args.resume is not None:
+        given = [
+            name
+            for name in _TRAIN_SETTINGS
+            if getattr(args, name) != parser_defaults.get_default(name)
+        ]
+        if given or args.output is not None:
+            raise ValueError(
+                "--resume takes the files and settings stored in RUN_DIR/run.json; drop "
+                + ", ".join(
+                    f"--{n.replace('_', '-')}"
+                    for n in given + (["output"] if args.output is not None else [])
+                )
+                + "."
+            )
+        stored = read_run_settings(args.resume)
+        output = args.resume
+        options = stored["load_options"]
+        paths = [Path(p) for p in stored["sources"] or []]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"--resume: the run's trajectory files are gone: {', '.join(missing)}."
+            )
+        encoder, training = stored["encoder"], stored["training"]
+        settings = dict(
+            n_states=stored["n_states"],
+            lag_ps=stored["lag_ps"],
+            n_neighbors=encoder["n_neighbors"],
+            cutoff=encoder["cutoff"],
+            n_conv=encoder["n_conv"],
+            atom_fea_len=encoder["atom_fea_len"],
+            h_fea_len=encoder["h_fea_len"],
+            node_selection=encoder["node_selection"],
+            n_epochs=training["n_epochs"],
+            batch_size=training["batch_size"],
+            lr=training["lr"],
+            pairs_per_epoch=training["pairs_per_epoch"],
+            validation_fraction=training["validation_fraction"],
+            seed=stored["seed"],
+            backend=stored["backend"],
+        )
+    else:
+        if not args.paths:
+            raise ValueError("give the trajectory files to train on (or --resume RUN_DIR).")
+        for name in ("n_states", "lag_ps", "output"):
+            if getattr(args, name) is None:
+                raise ValueError(f"--{name.replace('_', '-')} is required.")
+        output = args.output
+        existing = [n for n in (PREDICTIONS, CONFIG, RUN_SETTINGS) if (output / n).exists()]
+        if existing and not args.overwrite:
+            raise FileExistsError(
+                f"{output} already holds {', '.join(existing)}: choose another --output, pass "
+                "--overwrite, or continue an interrupted run with --resume."
+            )
+        options = {
+            "topology": None if args.topology is None else str(Path(args.topology).resolve()),
+            "target": _parse_target(args.target),
+            "time_step_ps": args.time_step_ps,
+        }
+        paths = [p.resolve() for p in args.paths]
+        settings = dict(
+            n_states=args.n_states,
+            lag_ps=args.lag_ps,
+            n_neighbors=args.n_neighbors,
+            cutoff=args.cutoff,
+            n_conv=args.n_conv,
+            atom_fea_len=args.atom_fea_len,
+            h_fea_len=args.h_fea_len,
+            node_selection=_node_selection(args.node_selection, args.topology),
+            n_epochs=args.n_epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            pairs_per_epoch=args.pairs_per_epoch,
+            validation_fraction=args.validation_fraction,
+            seed=args.seed,
+            backend=args.backend,
+        )
+    trajectories = [load_trajectory(path, **options) for path in paths]
     config = train_run(
         trajectories,
         output,
-        n_states=args.n_states,
-        lag_ps=args.lag_ps,
-        n_neighbors=args.n_neighbors,
-        cutoff=args.cutoff,
-        n_conv=args.n_conv,
-        atom_fea_len=args.atom_fea_len,
-        h_fea_len=args.h_fea_len,
-        node_selection=_node_selection(args.node_selection, args.topology),
-        n_epochs=args.n_epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        pairs_per_epoch=args.pairs_per_epoch,
-        validation_fraction=args.validation_fraction,
-        seed=args.seed,
+        **settings,
         device=args.device,
-        backend=args.backend,
-        sources=[str(p) for p in args.paths],
+        sources=[str(p) for p in paths],
+        load_options=options,
+        resume=args.resume is not None,
+        handle_signals=True,
+        checkpoint_every_s=args.checkpoint_minutes * 60.0,
         progress=not args.no_progress,
     )
     score = config["vamp2_validation"]
@@ -408,6 +615,55 @@ def _run_train(args: argparse.Namespace) -> int:
         + (f"{score:.3f}" if score is not None else "n/a")
     )
     print(f"written to {output}; next: gdynbook analyze {output}")
+    return 0
+
+
+# ---------------------------------------------------------------------- predict
+def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_CODES
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a gdynbook train output")
+    parser.add_argument(
+        "paths", nargs="+", type=Path, metavar="TRAJ", help="new trajectories of the same system"
+    )
+    parser.add_argument(
+        "--topology", "--top", default=None, help="topology file (default: the run's)"
+    )
+    parser.add_argument(
+        "--target", default=None, help="target atoms (default: the run's selection)"
+    )
+    parser.add_argument(
+        "--time-step-ps",
+        type=bounded(float, 0, low_open=True),
+        default=None,
+        help="time between frames in ps (default: the run's)",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    add_output_argument(parser)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from gdynbook.jobs.own_data import predict_run, read_run_settings
+    from gdynbook.trajectory import load_trajectory
+
+    stored = read_run_settings(args.run_dir)
+    options = dict(stored.get("load_options", {}))
+    if args.topology is not None:
+        options["topology"] = args.topology
+    if args.target is not None:
+        options["target"] = _parse_target(args.target)
+    if args.time_step_ps is not None:
+        options["time_step_ps"] = args.time_step_ps
+    existing = [n for n in ("memberships.npz", "summary.json") if (args.output / n).exists()]
+    if existing and not args.overwrite:
+        raise FileExistsError(
+            f"{args.output} already holds {', '.join(existing)}: choose another --output or "
+            "pass --overwrite."
+        )
+    trajectories = [load_trajectory(path, **options) for path in args.paths]
+    result = predict_run(args.run_dir, trajectories, args.output, device=args.device)
+    for path, populations in zip(args.paths, result["populations"], strict=True):
+        print(f"{path}: mean memberships " + " ".join(f"{p:.3f}" for p in populations))
+    print(f"written to {args.output}")
     return 0
 
 
@@ -542,7 +798,7 @@ def _run_toy(args: argparse.Namespace) -> int:
     failed = [name for name, ok in summary["acceptance"].items() if not ok]
     print(f"{'acceptance':>20}: " + ("all passed" if not failed else "FAILED " + "; ".join(failed)))
     print(f"{'written to':>20}: {output}")
-    return 0
+    return 1 if failed else 0
 
 
 def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -633,6 +889,12 @@ SUBCOMMANDS: list[Subcommand] = [
         run=_run_train,
     ),
     Subcommand(
+        name="predict",
+        help="apply a trained run's model to new trajectories of the same system",
+        add_arguments=_add_predict_arguments,
+        run=_run_predict,
+    ),
+    Subcommand(
         name="analyze",
         help="implied timescales, CK test and populations of a trained run directory",
         add_arguments=_add_analyze_arguments,
@@ -664,6 +926,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gdynbook",
         description="Graph dynamical networks: simulate, train and analyse atomic dynamics.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"gdynbook {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -677,7 +940,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or an option argparse refused (2)
+        return int(exc.code or 0)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
@@ -693,6 +959,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"gdynbook {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from gdynbook.train import TrainingInterrupted
+
+        if not isinstance(exc, TrainingInterrupted):
+            raise
+        run_dir = exc.checkpoint.parent if exc.checkpoint is not None else None
+        hint = f"; resume with: gdynbook train --resume {run_dir}" if run_dir else ""
+        print(
+            f"gdynbook {args.command}: interrupted at epoch {exc.epoch + 1}{hint}", file=sys.stderr
+        )
+        return exc.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

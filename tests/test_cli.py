@@ -14,10 +14,15 @@ from gdynbook.trajectory import Trajectory, load_trajectory
 
 
 def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--help"])
-    assert exit_info.value.code == 0
-    assert "convert" in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "convert" in out and "predict" in out
+    assert "130 / 143" in out and "1 a failed acceptance check" in out  # exit codes
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "(default: 12)" in out and "≥ 1" in out  # defaults and ranges shown
+    assert main(["train", "--n-states", "x"]) == 2
+    assert "'x' is not an integer" in capsys.readouterr().err
 
 
 def test_every_subcommand_takes_output_and_out() -> None:

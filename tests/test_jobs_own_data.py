@@ -13,7 +13,7 @@ from gdynbook.jobs.own_data import analyze_run, train_run
 from gdynbook.koopman import estimate_koopman
 from gdynbook.markov import one_hot
 from gdynbook.systems.dimers import DimerSimulation, bond_states, simulate_dimers
-from gdynbook.trajectory import lag_in_frames
+from gdynbook.trajectory import lag_in_frames, load_trajectory
 
 SETTINGS = DimerSimulation(n_frames=1500, n_replicas=4, seed=3)
 
@@ -95,7 +95,12 @@ def test_npz_input_and_the_run_directory_is_not_overwritten(dimer_files, capsys)
         (["--lag-ps", "2.5"], "whole number of frames"),
         (["--lag-ps", "5000"], "lag"),
         (["--target", "element Xe"], "select"),
-        (["--n-states", "1"], "at least 2"),
+        (["--n-states", "1"], "outside the allowed range [2"),
+        (["--epochs", "-1"], "outside the allowed range [1"),
+        (["--lr", "nan"], "not a finite number"),
+        (["--cutoff", "0"], "outside the allowed range (0"),
+        (["--validation-fraction", "1"], "outside the allowed range [0, 1)"),
+        (["--batch-size", "1"], "outside the allowed range [2"),
         (["--graph-atoms", "element Xe"], "selects no atoms"),
     ],
 )
@@ -110,7 +115,7 @@ def test_clear_errors(dimer_files, tmp_path: Path, capsys, extra, message) -> No
             args += extra[i : i + 2]
     assert main(args) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "r" / "predictions.npz").exists()
+    assert not (tmp_path / "r").exists()  # a refused run leaves nothing behind
 
 
 def test_unknown_format_non_periodic_file_and_missing_run(tmp_path: Path, capsys) -> None:
@@ -207,3 +212,128 @@ def test_train_from_scaled_lammps_dumps_matches_npz(dimer_files, tmp_path: Path)
     for x, y in zip(load_predictions(tmp_path / "dump")[0], load_predictions(tmp_path / "npz")[0],
                     strict=True):
         np.testing.assert_allclose(x, y, atol=1e-3)
+
+
+# ---------------------------------------------------------------------- survive, resume, predict
+def _train_command(files: list[str], run: Path, epochs: int = 30) -> list[str]:
+    return ["train", *files, "--n-states", "2", "--lag-ps", "5", "--n-conv", "1",
+            "--n-epochs", str(epochs), "--batch-size", "64", "--pairs-per-epoch", "256",
+            "--no-progress", "--checkpoint-minutes", "0.0001", "--output", str(run)]
+
+
+def _subprocess(args: list[str], **kwargs):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "gdynbook", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _weights(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_sigint_saves_a_checkpoint_and_resume_finishes_like_an_uninterrupted_run(
+    dimer_files, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    import torch
+
+    files = dimer_files["npz"][:2]
+    reference = _subprocess(_train_command(files, tmp_path / "reference"))
+    run = tmp_path / "run"
+    process = _subprocess(_train_command(files, run))
+    state = run / "training-state.pt"
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert state.exists(), "training wrote no checkpoint"
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"resume with: gdynbook train --resume {run}" in err
+    saved = torch.load(state, weights_only=False)  # the last checkpoint is whole
+    assert saved["format"] == 1 and not (run / "model.pt").exists()
+
+    resumed = _subprocess(["train", "--resume", str(run), "--no-progress"])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "trained 2 states" in out
+    reference.communicate(timeout=300)
+    assert reference.returncode == 0
+    ours, theirs = _weights(run / "model.pt"), _weights(tmp_path / "reference" / "model.pt")
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-6, atol=1e-7)
+
+
+def test_resume_refuses_changed_data_and_new_settings(dimer_files, tmp_path: Path, capsys):
+    import shutil
+
+    files = [str(shutil.copy(f, tmp_path / Path(f).name)) for f in dimer_files["npz"][:2]]
+    run = tmp_path / "run"
+    assert main(_train_command(files, run, epochs=1)) == 0
+    assert main(["train", "--resume", str(run), "--n-epochs", "5"]) == 2
+    assert "drop --n-epochs" in capsys.readouterr().err
+    traj = load_trajectory(files[0])
+    traj.coords[:] += 0.01
+    traj.save(files[0])
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 2
+    assert "the trajectory files' contents" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_predict_reproduces_training_memberships_and_refuses_another_system(
+    dimer_files, tmp_path: Path, capsys
+) -> None:
+    from gdynbook.jobs.own_data import load_predictions, predict_run
+    from gdynbook.states import SimplexMap
+
+    files = dimer_files["npz"][:3]
+    run = tmp_path / "run"
+    assert main(_train_command(files[:2], run, epochs=2)) == 0
+    capsys.readouterr()
+    out = tmp_path / "new"
+    assert main(["predict", str(run), *files, "--output", str(out)]) == 0
+    assert "mean memberships" in capsys.readouterr().out
+    probabilities, dt, _ = load_predictions(run)
+    with np.load(run / "simplex.npz") as values:
+        simplex = SimplexMap(values["vertices"], values["vertex_frames"])
+    expected = simplex.transform(probabilities)
+    with np.load(out / "memberships.npz") as stored:
+        for i in range(2):
+            np.testing.assert_allclose(stored[f"memberships_{i:03d}"], expected[i], atol=1e-6)
+            np.testing.assert_allclose(stored[f"time_ps_{i:03d}"],
+                                       np.arange(expected[i].shape[0]) * dt)
+        assert stored["memberships_002"].shape[-1] == 2  # a trajectory training never saw
+    summary = json.loads((out / "summary.json").read_text())
+    assert np.allclose([sum(p) for p in summary["populations"]], 1.0)
+    # the Python entry point takes Trajectory objects too
+    result = predict_run(run, [load_trajectory(files[0])])
+    np.testing.assert_allclose(result["memberships"][0], expected[0], atol=1e-6)
+    other = load_trajectory(files[0])
+    other.atom_types[0] = 8  # an O where the model saw another element
+    with pytest.raises(ValueError, match="atomic number"):
+        predict_run(run, [other])
+    fewer = load_trajectory(files[0], target=[0])
+    with pytest.raises(ValueError, match="target atoms differ"):
+        predict_run(run, [fewer])
+    # the same system from DCD + PDB: accepted at the training time step, refused at another
+    dcd = [dimer_files["dcd"][0], "--topology", dimer_files["pdb"], "--target", "element Na"]
+    assert main(["predict", str(run), *dcd, "--time-step-ps", "1", "--output",
+                 str(tmp_path / "y")]) == 0
+    with np.load(tmp_path / "y" / "memberships.npz") as stored:
+        # DCD keeps single-precision coordinates: agreement to ~1e-4, not 1e-6
+        np.testing.assert_allclose(stored["memberships_000"], expected[0], atol=1e-4)
+    assert main(["predict", str(run), *dcd, "--time-step-ps", "2", "--output",
+                 str(tmp_path / "x")]) == 2
+    assert "2 ps between frames, the model was trained on 1 ps" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

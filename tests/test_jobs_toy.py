@@ -81,8 +81,9 @@ def test_cli_runs_a_small_job_and_refuses_to_overwrite(
     out = tmp_path / "toy"
     args = ["toy", "--frames", "16000", "--epochs", "2", "--no-figures", "--no-progress",
             "--output", str(out)]
-    assert main(args) == 0
+    status = main(args)
     summary = json.loads((out / "summary.json").read_text())
+    assert status == (0 if summary["passed"] else 1)  # a failed acceptance check exits 1
     for key in ("lag_ps", "reference_timescale_ps", "gdynet_timescale_ps",
                 "gdynet_timescale_err_ps", "baseline_timescale_ps",
                 "reference_identity_timescale_ps", "tet_recall", "oct_recall",

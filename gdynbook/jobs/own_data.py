@@ -38,6 +38,62 @@ CHECKPOINT = "model.pt"
 SUMMARY = "summary.json"
 
 
+RUN_SETTINGS = "run.json"
+TRAINING_STATE = "training-state.pt"
+SIMPLEX = "simplex.npz"
+
+
+def system_signature(traj: Trajectory) -> dict[str, Any]:
+    """What a trained model needs of a system to apply to it: the atoms (their types, in
+    order), the target atoms and the time between frames (ps)."""
+    return {
+        "n_atoms": int(traj.n_atoms),
+        "atom_types": [int(t) for t in traj.atom_types],
+        "target_index": [int(i) for i in traj.target_index],
+        "time_step_ps": float(traj.time_step_ps),
+    }
+
+
+def check_signature(expected: dict[str, Any], traj: Trajectory, name: str) -> None:
+    """Refuse a trajectory whose system differs from the one a model was trained on.
+
+    Raises
+    ------
+    ValueError
+        Naming what differs (atom count, atom types, targets, time step) and the fix.
+    """
+    found = system_signature(traj)
+    if found["n_atoms"] != expected["n_atoms"]:
+        raise ValueError(
+            f"{name} has {found['n_atoms']} atoms, the model was trained on "
+            f"{expected['n_atoms']}: apply it to the same system (same atoms, same order)."
+        )
+    if found["atom_types"] != expected["atom_types"]:
+        first = next(
+            i
+            for i, (a, b) in enumerate(
+                zip(found["atom_types"], expected["atom_types"], strict=True)
+            )
+            if a != b
+        )
+        raise ValueError(
+            f"{name}: atom {first} has atomic number {found['atom_types'][first]}, the model "
+            f"was trained with {expected['atom_types'][first]} there: the graphs would mean "
+            "something else. Use a trajectory of the same system, atoms in the same order."
+        )
+    if found["target_index"] != expected["target_index"]:
+        raise ValueError(
+            f"{name}: the target atoms differ from the model's ({len(found['target_index'])} "
+            f"vs {len(expected['target_index'])}); pass the same --target as in training."
+        )
+    if abs(found["time_step_ps"] - expected["time_step_ps"]) > 1e-9 * expected["time_step_ps"]:
+        raise ValueError(
+            f"{name} has {found['time_step_ps']:g} ps between frames, the model was trained "
+            f"on {expected['time_step_ps']:g} ps: its lag and timescales would not match; "
+            "stride or resample the trajectory to the training time step."
+        )
+
+
 def train_run(
     trajectories: Sequence[Trajectory],
     output: str | Path,
@@ -59,9 +115,20 @@ def train_run(
     device: str = "auto",
     backend: str = "torch",
     sources: Sequence[str] | None = None,
+    load_options: dict[str, Any] | None = None,
+    resume: bool = False,
+    handle_signals: bool = False,
+    checkpoint_every_s: float | None = 600.0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train a GDyNet on ``trajectories`` and write the run directory.
+
+    Everything is checked before the run directory is created (lag, splits, settings,
+    graphs); a refused run leaves nothing behind. During training the whole training
+    state is checkpointed into ``RUN_DIR/training-state.pt`` after every epoch (and
+    every ``checkpoint_every_s`` within one), so an interrupted run continues with
+    ``resume=True`` (``gdynbook train --resume RUN_DIR``) and ends with the parameters an
+    uninterrupted run would have.
 
     Parameters
     ----------
@@ -76,18 +143,28 @@ def train_run(
         motions and below the processes you want to see.
     node_selection : None, "heavy" or list of int
         Atoms allowed as graph nodes besides the targets.
+    sources, load_options : optional
+        The files and ``load_trajectory`` options the trajectories came from, stored in
+        ``run.json`` so that ``--resume`` and ``predict`` can read them again.
+    resume : bool
+        Continue from ``RUN_DIR/training-state.pt`` (refused if data or settings differ).
+    handle_signals : bool
+        Stop cleanly on SIGINT/SIGTERM (see :func:`gdynbook.train.fit`).
     Other parameters
-        As in :class:`~gdynbook.model.GDyNet` and :func:`~gdynbook.train.fit`.
+        As in :class:`~gdynbook.model.GDyNetConfig` and :func:`~gdynbook.train.fit`.
 
     Returns
     -------
     dict
         The configuration written to ``config.json`` (with the validation VAMP-2).
     """
+    import shutil
+
     from gdynbook.dataset import TrajectoryDataset
     from gdynbook.model import GDyNet, GDyNetConfig
     from gdynbook.plots import plot_training_history
-    from gdynbook.train import TrainingSettings, predict
+    from gdynbook.states import fit_simplex
+    from gdynbook.train import TrainingError, TrainingSettings, predict
 
     runs = check_trajectory_list(list(trajectories))
     dt = runs[0].time_step_ps
@@ -106,6 +183,41 @@ def train_run(
     settings = TrainingSettings(
         n_epochs=n_epochs, batch_size=batch_size, lr=lr, pairs_per_epoch=pairs_per_epoch
     )
+    out = Path(output)
+    stored = {
+        "format": RUN_FORMAT,
+        "sources": list(sources) if sources is not None else None,
+        "load_options": load_options or {},
+        "n_states": n_states,
+        "lag_ps": lag_frames * dt,
+        "encoder": {k: v for k, v in encoder.__dict__.items()},
+        "training": {**settings.fit_options(), "validation_fraction": validation_fraction},
+        "seed": seed,
+        "backend": backend,
+        "system": system_signature(runs[0]),
+        "source_sha256": _digests(sources),
+    }
+    if resume:
+        previous = read_run_settings(out)
+        changed = sorted(k for k in stored if k != "load_options" and previous.get(k) != stored[k])
+        if changed:
+            words = {
+                "source_sha256": "the trajectory files' contents",
+                "sources": "the trajectory files",
+                "system": "the system (atoms, targets, time step)",
+            }
+            raise ValueError(
+                "--resume: "
+                + ", ".join(words.get(k, k) for k in changed)
+                + f" differ from {out / RUN_SETTINGS}; a run continues only with the data "
+                "and settings it was started with."
+            )
+    # the graphs are built (and cached) before anything is written: a system the graph
+    # builder refuses leaves no run directory behind
+    GDyNet(encoder, backend=backend).prepare(runs, progress=progress)
+    created = not out.exists()
+    if not resume:
+        write_json(out / RUN_SETTINGS, stored)
     try:
         model, history = train_seeded(
             lambda: GDyNet(encoder, backend=backend),
@@ -115,17 +227,23 @@ def train_run(
             seed=seed,
             device=device,
             progress=progress,
+            checkpoint=out / TRAINING_STATE,
+            checkpoint_every_s=checkpoint_every_s,
+            resume=resume,
+            handle_signals=handle_signals,
         )
         probabilities = predict(model, runs, device=device, progress=progress)
     except (RuntimeError, MemoryError) as exc:
+        if created and not (out / TRAINING_STATE).exists():
+            shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping was written
+        if isinstance(exc, TrainingError):
+            raise
         if "out of memory" in str(exc).lower() or isinstance(exc, MemoryError):
             raise MemoryError(
                 f"training ran out of memory ({exc}): use a smaller --batch-size (now "
                 f"{batch_size}) or fewer --n-neighbors (now {n_neighbors})."
             ) from exc
         raise
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     validation = [v for v in history.validation_score if np.isfinite(v)]
     from gdynbook import __version__
 
@@ -165,9 +283,124 @@ def train_run(
         lag_frames=np.int64(lag_frames),
         **{f"trajectory_{i:03d}": p.astype(np.float32) for i, p in enumerate(probabilities)},
     )
+    simplex = fit_simplex(probabilities)
+    write_arrays(out / SIMPLEX, vertices=simplex.vertices, vertex_frames=simplex.vertex_frames)
     write_json(out / CONFIG, config)
     write_figure(plot_training_history(history.to_dict()).figure, out / "training.png")
     return config
+
+
+def _digests(sources: Sequence[str] | None) -> list[str | None] | None:
+    """sha256 of each source file (None for a source that is not a file)."""
+    if sources is None:
+        return None
+    from gdynbook.data import sha256_file
+
+    return [sha256_file(Path(p)) if Path(p).is_file() else None for p in sources]
+
+
+def read_run_settings(run_dir: str | Path) -> dict[str, Any]:
+    """The settings ``train_run`` stored in ``RUN_DIR/run.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder is not a ``gdynbook train`` run directory.
+    """
+    path = Path(run_dir) / RUN_SETTINGS
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: {run_dir} is not a run directory of `gdynbook train` "
+            "(or was made by an older version; train it again)."
+        )
+    return json.loads(path.read_text())
+
+
+def predict_run(
+    run_dir: str | Path,
+    trajectories: Sequence[Trajectory | str | Path],
+    output: str | Path | None = None,
+    *,
+    device: str = "auto",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Apply a trained run's model to new trajectories: memberships per frame and target.
+
+    Parameters
+    ----------
+    run_dir : path
+        Written by :func:`train_run`.
+    trajectories : list of Trajectory or paths
+        New trajectories of the same system; paths are read with the load options stored
+        in the run (topology, target, time step).
+    output : path, optional
+        Receives ``memberships.npz`` (per trajectory: ``memberships_NNN`` float32
+        (frames, targets, states) and ``time_ps_NNN``) and ``summary.json`` (mean
+        membership of each state per trajectory).
+
+    Returns
+    -------
+    dict
+        ``memberships`` (list of arrays), ``time_ps`` (list), ``populations`` (mean
+        membership per state, per trajectory) and ``sources``.
+
+    Raises
+    ------
+    ValueError
+        If a trajectory's system differs from the training system (atoms, types,
+        targets, time step).
+    """
+    from gdynbook.states import SimplexMap
+    from gdynbook.train import load, predict
+    from gdynbook.trajectory import load_trajectory
+
+    run = Path(run_dir)
+    stored = read_run_settings(run)
+    for name in (CHECKPOINT, SIMPLEX):
+        if not (run / name).is_file():
+            raise FileNotFoundError(f"{run / name} is missing: the run has not finished training.")
+    options = stored.get("load_options", {})
+    loaded: list[Trajectory] = []
+    names: list[str] = []
+    for item in trajectories:
+        if isinstance(item, Trajectory):
+            loaded.append(item)
+            names.append(f"trajectory {len(loaded) - 1}")
+        else:
+            loaded.append(load_trajectory(item, **options))
+            names.append(str(item))
+    for traj, name in zip(loaded, names, strict=True):
+        check_signature(stored["system"], traj, name)
+    model, _ = load(run / CHECKPOINT)
+    with np.load(run / SIMPLEX) as values:
+        simplex = SimplexMap(values["vertices"], values["vertex_frames"])
+    memberships = simplex.transform(predict(model, loaded, device=device, progress=progress))
+    times = [np.arange(t.n_frames) * t.time_step_ps for t in loaded]
+    populations = [m.reshape(-1, m.shape[-1]).mean(axis=0).tolist() for m in memberships]
+    result = {
+        "sources": names,
+        "memberships": memberships,
+        "time_ps": times,
+        "populations": populations,
+    }
+    if output is not None:
+        out = Path(output)
+        write_arrays(
+            out / "memberships.npz",
+            **{f"memberships_{i:03d}": m.astype(np.float32) for i, m in enumerate(memberships)},
+            **{f"time_ps_{i:03d}": t for i, t in enumerate(times)},
+        )
+        write_json(
+            out / "summary.json",
+            {
+                "run_dir": str(run),
+                "sources": names,
+                "frames": [t.n_frames for t in loaded],
+                "populations": populations,
+                "note": "populations: mean membership of each state over frames and targets",
+            },
+        )
+    return result
 
 
 def load_predictions(run_dir: str | Path) -> tuple[list[np.ndarray], float, int]:

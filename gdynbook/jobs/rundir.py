@@ -35,10 +35,13 @@ def train_seeded(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    **fit_options: Any,
 ) -> tuple[torch.nn.Module, History]:
     """Seed torch, build an encoder with ``make_encoder()`` and train it.
 
     The same seed gives the same initial weights, batch order and result on CPU.
+    ``fit_options`` go to :func:`gdynbook.train.fit` (``checkpoint``, ``resume``,
+    ``handle_signals`` …).
 
     Returns
     -------
@@ -54,6 +57,7 @@ def train_seeded(
         device=device,
         progress=progress,
         **settings.fit_options(),
+        **fit_options,
     )
     return model, history
 
