@@ -93,7 +93,7 @@ def _add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time-step-ps",
-        type=float,
+        type=bounded(float, 0, low_open=True),
         default=None,
         help="time between frames in ps, when the file does not carry it",
     )
@@ -144,29 +144,39 @@ def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         default="full",
         help="full: the shipped data set's protocol; smoke: a seconds-long test",
     )
-    parser.add_argument("--runs", type=int, default=None, help="number of production runs")
     parser.add_argument(
-        "--production-ps", type=float, default=None, help="length of each production run, ps"
+        "--runs", type=bounded(int, 1), default=None, help="number of production runs"
     )
-    parser.add_argument("--temperature-k", type=float, default=None, help="temperature, K")
-    parser.add_argument("--seed", type=int, default=None, help="master random seed")
+    parser.add_argument(
+        "--production-ps",
+        type=bounded(float, 0, low_open=True),
+        default=None,
+        help="length of each production run, ps",
+    )
+    parser.add_argument(
+        "--temperature-k",
+        type=bounded(float, 0, low_open=True),
+        default=None,
+        help="temperature, K",
+    )
+    parser.add_argument("--seed", type=bounded(int, 0), default=None, help="master random seed")
     parser.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, ...")
     parser.add_argument(
         "--threads",
-        type=int,
+        type=bounded(int, 1),
         default=1,
         help="CPU threads (default 1, leaving the other cores free)",
     )
     parser.add_argument(
         "--max-hours",
-        type=float,
+        type=bounded(float, 0, low_open=True),
         default=None,
         help="stop cleanly after the chunk that passes this wall-clock time",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--time-step-check-ps",
-        type=float,
+        type=bounded(float, 0, low_open=True),
         default=None,
         metavar="PS",
         help="instead of production: compare 2 fs/natural masses with the production time "
@@ -669,14 +679,20 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 def _add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a gdynbook train output")
-    parser.add_argument("--lags-ps", type=float, nargs="+", default=None, help="analysis lags, ps")
+    parser.add_argument(
+        "--lags-ps",
+        type=bounded(float, 0, low_open=True),
+        nargs="+",
+        default=None,
+        help="analysis lags, ps",
+    )
     parser.add_argument(
         "--ck-lag-ps",
-        type=float,
+        type=bounded(float, 0, low_open=True),
         default=None,
         help="lag of the reported model (default: training lag)",
     )
-    parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap samples")
+    parser.add_argument("--bootstrap", type=bounded(int, 0), default=100, help="bootstrap samples")
     parser.add_argument("--no-figures", action="store_true", help="write summary.json only")
     parser.add_argument(
         "--output",
@@ -725,15 +741,20 @@ def _add_toy_arguments(parser: argparse.ArgumentParser) -> None:
         help="default: fast, CPU (~3 min); paper: the paper's regime, 10⁶ frames (GPU)",
     )
     parser.add_argument(
-        "--frames", type=int, default=None, help="total frames over all replicas (fewer: faster)"
+        "--frames",
+        type=bounded(int, 1),
+        default=None,
+        help="total frames over all replicas (fewer: faster)",
     )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=bounded(int, 1),
         default=None,
         help="GDyNet training epochs (default 12; the baseline trains 2.5× as many)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of simulation and training")
+    parser.add_argument(
+        "--seed", type=bounded(int, 0), default=0, help="seed of simulation and training"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
     parser.add_argument("--no-figures", action="store_true", help="write summary.json only")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -810,20 +831,29 @@ def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--states",
-        type=int,
+        type=bounded(int, 2),
         nargs="+",
         default=[2, 3, 4],
         help="numbers of states to cross-validate (one value: skip cross-validation)",
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="ensemble seeds")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 15)")
-    parser.add_argument("--lag-ps", type=float, default=None, help="training lag (default 100)")
     parser.add_argument(
-        "--max-runs", type=int, default=None, help="use only the first N finished runs"
+        "--seeds", type=bounded(int, 0), nargs="+", default=[0, 1, 2], help="ensemble seeds"
+    )
+    parser.add_argument(
+        "--epochs", type=bounded(int, 1), default=None, help="training epochs (default 15)"
+    )
+    parser.add_argument(
+        "--lag-ps",
+        type=bounded(float, 0, low_open=True),
+        default=None,
+        help="training lag (default 100)",
+    )
+    parser.add_argument(
+        "--max-runs", type=bounded(int, 2), default=None, help="use only the first N finished runs"
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=bounded(int, 1),
         default=None,
         help="torch CPU threads (same seed and thread count: the same numbers)",
     )

@@ -68,7 +68,8 @@ def test_convert_bad_input_writes_nothing(
 
 def test_peo_refuses_bad_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["peo", "--states", "1", "--output", str(tmp_path / "a")]) == 2
-    assert "at least 2" in capsys.readouterr().err
+    assert "outside the allowed range [2" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
     assert main(["peo", "--epochs", "0", "--output", str(tmp_path / "b")]) == 2
     assert "--epochs" in capsys.readouterr().err
     empty = tmp_path / "no-runs"
