@@ -323,8 +323,47 @@ def np_isfinite(value: float) -> bool:
     return math.isfinite(value)
 
 
+def parse_frames(text: str) -> tuple[int | None, int | None]:
+    """``START:STOP`` (either may be empty) → (start, stop)."""
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not START:STOP (e.g. 1000:50000 or :20000)")
+    try:
+        start, stop = (int(p) if p.strip() else None for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: START and STOP must be integers") from None
+    if (start is not None and start < 0) or (stop is not None and stop <= (start or 0)):
+        raise argparse.ArgumentTypeError(f"{text!r} needs 0 ≤ START < STOP")
+    return start, stop
+
+
+def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--frames START:STOP``, ``--stride N`` and ``--float32``: what is read of each file."""
+    parser.add_argument(
+        "--frames",
+        type=parse_frames,
+        default=None,
+        metavar="START:STOP",
+        help="read only frames START ≤ i < STOP of each run (either may be left empty)",
+    )
+    parser.add_argument(
+        "--stride",
+        type=bounded(int, 1),
+        default=1,
+        help="read every N-th frame (the time step grows by N), ≥ 1",
+    )
+    parser.add_argument(
+        "--float32",
+        action="store_true",
+        help="keep coordinates in single precision (half the memory)",
+    )
+
+
 #: Options of ``train`` that --resume takes from the run directory instead.
 _TRAIN_SETTINGS = (
+    "frames",
+    "stride",
+    "float32",
     "paths",
     "n_states",
     "lag_ps",
@@ -386,6 +425,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="time between frames in ps, > 0, when not in the file",
     )
+    add_reading_arguments(parser)
     # Encoder options carry GDyNetConfig's field names (dest); the older spellings stay
     # as aliases.
     parser.add_argument(
@@ -488,6 +528,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _load(path: Path, options: dict[str, Any]) -> Any:
+    from gdynbook.jobs.own_data import load_with_options
+
+    return load_with_options(path, options)
+
+
 def _node_selection(text: str, topology: Any) -> str | list[int] | None:
     if text == "all":
         return None
@@ -523,7 +569,6 @@ def _run_train(args: argparse.Namespace) -> int:
         read_run_settings,
         train_run,
     )
-    from gdynbook.trajectory import load_trajectory
 
     parser_defaults = argparse.ArgumentParser()
     _add_train_arguments(parser_defaults)
@@ -582,10 +627,16 @@ def _run_train(args: argparse.Namespace) -> int:
                 f"{output} already holds {', '.join(existing)}: choose another --output, pass "
                 "--overwrite, or continue an interrupted run with --resume."
             )
+        node_selection = _node_selection(args.node_selection, args.topology)
+        # the graph's atoms are chosen while reading: the others never reach memory
         options = {
             "topology": None if args.topology is None else str(Path(args.topology).resolve()),
             "target": _parse_target(args.target),
             "time_step_ps": args.time_step_ps,
+            "frames": None if args.frames is None else list(args.frames),
+            "stride": args.stride,
+            "atoms": node_selection,
+            "float32": args.float32,
         }
         paths = [p.resolve() for p in args.paths]
         settings = dict(
@@ -596,7 +647,7 @@ def _run_train(args: argparse.Namespace) -> int:
             n_conv=args.n_conv,
             atom_fea_len=args.atom_fea_len,
             h_fea_len=args.h_fea_len,
-            node_selection=_node_selection(args.node_selection, args.topology),
+            node_selection=None,
             n_epochs=args.n_epochs,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -605,7 +656,7 @@ def _run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             backend=args.backend,
         )
-    trajectories = [load_trajectory(path, **options) for path in paths]
+    trajectories = [_load(path, options) for path in paths]
     config = train_run(
         trajectories,
         output,
@@ -647,13 +698,19 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="time between frames in ps (default: the run's)",
     )
+    parser.add_argument(
+        "--frames",
+        type=parse_frames,
+        default=None,
+        metavar="START:STOP",
+        help="read only frames START ≤ i < STOP of each file",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
     add_output_argument(parser)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     from gdynbook.jobs.own_data import predict_run, read_run_settings
-    from gdynbook.trajectory import load_trajectory
 
     stored = read_run_settings(args.run_dir)
     options = dict(stored.get("load_options", {}))
@@ -669,7 +726,9 @@ def _run_predict(args: argparse.Namespace) -> int:
             f"{args.output} already holds {', '.join(existing)}: choose another --output or "
             "pass --overwrite."
         )
-    trajectories = [load_trajectory(path, **options) for path in args.paths]
+    if args.frames is not None:
+        options["frames"] = list(args.frames)
+    trajectories = [_load(path, options) for path in args.paths]
     result = predict_run(args.run_dir, trajectories, args.output, device=args.device)
     for path, populations in zip(args.paths, result["populations"], strict=True):
         print(f"{path}: mean memberships " + " ".join(f"{p:.3f}" for p in populations))

@@ -464,8 +464,17 @@ def load_trajectory(
     topology: PathLike | mdtraj.Topology | None = None,
     target: str | Sequence[int] | np.ndarray | None = None,
     time_step_ps: float | None = None,
+    frames: tuple[int | None, int | None] | None = None,
+    stride: int = 1,
+    atoms: str | Sequence[int] | np.ndarray | None = None,
+    dtype: Any = np.float64,
+    chunk_frames: int = 1000,
 ) -> Trajectory:
     """Load one MD run from a GDyNets ``traj.npz`` or any file mdtraj reads.
+
+    Only what is asked for is kept in memory: mdtraj formats are read in chunks of
+    ``chunk_frames`` (``mdtraj.iterload``), uncompressed ``.npz`` files are memory-mapped,
+    and the frame and atom selections are applied while reading.
 
     Parameters
     ----------
@@ -481,6 +490,19 @@ def load_trajectory(
     time_step_ps : float, optional
         Time between frames, ps. Required unless the file stores it (gdynbook's
         ``traj.npz``) or the format carries real times (XTC, TRR, NetCDF, ...).
+    frames : (start, stop), optional
+        Keep frames ``start ≤ i < stop`` of the whole run (chunk files joined; None: an
+        open end), before ``stride``.
+    stride : int
+        Keep every ``stride``-th of those frames; the time step grows by the same factor.
+    atoms : str or sequence of int, optional
+        Keep only these atoms (an mdtraj selection, ``"heavy"`` for every non-hydrogen
+        atom, or 0-based indices); the targets are always kept, and target indices
+        refer to the kept atoms.
+    dtype : numpy dtype
+        ``numpy.float32`` halves the memory of the coordinates (cells stay float64).
+    chunk_frames : int
+        Frames per read for mdtraj formats.
 
     Returns
     -------
@@ -507,15 +529,108 @@ def load_trajectory(
 
     for p in paths:
         _check_format(p)
+    selection = _FrameSelection.make(frames, stride)
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TrajectoryError(f"dtype must be float32 or float64, got {np.dtype(dtype)}.")
+    if int(chunk_frames) < 1:
+        raise TrajectoryError(f"chunk_frames must be at least 1, got {chunk_frames}.")
     if all(p.suffix == ".npz" for p in paths):
-        chunks = [_load_gdynet_npz(p, target=target, time_step_ps=time_step_ps) for p in paths]
+        pieces = [
+            _read_npz(p, target=target, time_step_ps=time_step_ps, atoms=atoms) for p in paths
+        ]
     elif any(p.suffix == ".npz" for p in paths):
         raise TrajectoryError("cannot join .npz chunks with chunks in other formats.")
     else:
-        chunks = _load_mdtraj_chunks(
-            paths, topology=topology, target=target, time_step_ps=time_step_ps
+        pieces = _read_mdtraj_files(
+            paths,
+            topology=topology,
+            target=target,
+            time_step_ps=time_step_ps,
+            atoms=atoms,
+            selection=selection,
+            chunk_frames=int(chunk_frames),
         )
-    return _join_chunks(chunks, paths)
+    return _assemble(pieces, paths, selection, np.dtype(dtype))
+
+
+@dataclass(frozen=True)
+class _FrameSelection:
+    """Frames start ≤ i < stop of the joined run, every stride-th."""
+
+    start: int
+    stop: int | None
+    stride: int
+
+    @classmethod
+    def make(cls, frames: tuple[int | None, int | None] | None, stride: int) -> _FrameSelection:
+        start, stop = (None, None) if frames is None else tuple(frames)
+        start = 0 if start is None else int(start)
+        if start < 0 or (stop is not None and int(stop) <= start):
+            raise TrajectoryError(
+                f"frames=({start}, {stop}) must satisfy 0 ≤ start < stop (None: open end)."
+            )
+        if int(stride) < 1:
+            raise TrajectoryError(f"stride must be a positive number of frames, got {stride}.")
+        return cls(start, None if stop is None else int(stop), int(stride))
+
+    def mask(self, first_global: int, n_frames: int) -> np.ndarray:
+        """Which of frames first_global … first_global + n − 1 are kept."""
+        index = np.arange(first_global, first_global + n_frames)
+        keep = (index >= self.start) & ((index - self.start) % self.stride == 0)
+        if self.stop is not None:
+            keep &= index < self.stop
+        return keep
+
+
+@dataclass
+class _Piece:
+    """What one file contributes: its kept frames and the frames at its two ends (kept or
+    not) for checking the joins."""
+
+    coords: Any  # array or lazily indexable (memmap) of all frames of the file
+    lattices: np.ndarray
+    atom_types: np.ndarray
+    target_index: np.ndarray
+    time_step_ps: float
+    times: np.ndarray | None
+    wrapped: bool | None
+    atom_index: np.ndarray | None = None  # atoms to keep (None: all)
+    selected: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None  # streamed
+    head: tuple[np.ndarray, np.ndarray] | None = None  # streamed: first frames, cells
+    tail: tuple[np.ndarray, np.ndarray] | None = None  # streamed: last frames, cells
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.lattices.shape[0])
+
+    def ends(self, n: int = 3) -> tuple[Trajectory, Trajectory]:
+        if self.head is not None and self.tail is not None:
+            return tuple(
+                Trajectory(
+                    coords=coords,
+                    lattices=cells,
+                    atom_types=self.atom_types,
+                    target_index=self.target_index,
+                    time_step_ps=self.time_step_ps,
+                    wrapped=self.wrapped,
+                )
+                for coords, cells in (self.head, self.tail)
+            )
+
+        def frames(rows: slice) -> Trajectory:
+            coords = np.asarray(self.coords[rows], dtype=np.float64)
+            if self.atom_index is not None and coords.shape[1] != self.atom_types.size:
+                coords = coords[:, self.atom_index]
+            return Trajectory(
+                coords=coords,
+                lattices=self.lattices[rows],
+                atom_types=self.atom_types,
+                target_index=self.target_index,
+                time_step_ps=self.time_step_ps,
+                wrapped=self.wrapped,
+            )
+
+        return frames(slice(0, n)), frames(slice(max(0, self.n_frames - n), None))
 
 
 def _check_format(path: Path) -> None:
@@ -532,9 +647,9 @@ def _check_format(path: Path) -> None:
         )
 
 
-def _load_gdynet_npz(
-    path: Path, *, target: Any, time_step_ps: float | None
-) -> tuple[Trajectory, np.ndarray | None]:
+def _read_npz(path: Path, *, target: Any, time_step_ps: float | None, atoms: Any) -> _Piece:
+    """The arrays of a GDyNets ``traj.npz``; coordinates memory-mapped when stored
+    uncompressed, so that only the selected frames are ever read."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in GDYNET_KEYS if key not in archive.files]
@@ -543,11 +658,14 @@ def _load_gdynet_npz(
                     f"{path} is not a GDyNets traj.npz: keys {missing} are missing "
                     f"(it has {archive.files}). Expected {list(GDYNET_KEYS)}."
                 )
-            arrays = {key: archive[key] for key in GDYNET_KEYS}
+            small = {key: archive[key] for key in GDYNET_KEYS if key != "traj_coords"}
             stored_step = (
                 float(archive["time_step_ps"]) if "time_step_ps" in archive.files else None
             )
             wrapped = bool(archive["wrapped"]) if "wrapped" in archive.files else None
+            coords = _npz_memmap(path, "traj_coords")
+            if coords is None:
+                coords = archive["traj_coords"]
     except TrajectoryError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
@@ -562,24 +680,44 @@ def _load_gdynet_npz(
             f"{path} does not store the time between frames (the original traj.npz format "
             "has none): pass time_step_ps=... in ps (the original toy data used 0.1)."
         )
-    coords = arrays["traj_coords"]
     if coords.ndim == 4:
         raise TrajectoryError(
             f"{path} stacks {coords.shape[0]} trajectories in one array; gdynbook keeps "
             "independent runs as a list of Trajectory. Split the array along axis 0."
         )
-    targets = arrays["target_index"]
+    if coords.ndim != 3 or coords.shape[-1] != 3:
+        raise TrajectoryError(
+            f"traj_coords in {path} must have shape (n_frames, n_atoms, 3) in Å, got "
+            f"{coords.shape}."
+        )
+    atom_types = np.asarray(small["atom_types"])
+    if atom_types.ndim != 1 or atom_types.shape[0] != coords.shape[1]:
+        raise TrajectoryError(
+            f"atom_types must have shape (n_atoms,) = ({coords.shape[1]},), got {atom_types.shape}."
+        )
+    lattices = _as_float_array("lattices", small["lattices"]).astype(np.float64)
+    if lattices.shape == (3, 3):
+        lattices = np.broadcast_to(lattices, (coords.shape[0], 3, 3)).copy()
+    if lattices.shape != (coords.shape[0], 3, 3):
+        raise TrajectoryError(
+            f"lattices must have shape (n_frames, 3, 3) = ({coords.shape[0]}, 3, 3) or "
+            f"(3, 3), got {lattices.shape}."
+        )
+    targets = small["target_index"]
     if target is not None:
-        targets = _select_targets(target, _topology_from_types(np.asarray(arrays["atom_types"])))
-    traj = Trajectory(
+        targets = _select_targets(target, _topology_from_types(atom_types))
+    targets = _validate_target_index(targets, atom_types.size)
+    keep, kept_targets = _keep_atoms(atoms, targets, None, atom_types)
+    return _Piece(
         coords=coords,
-        lattices=arrays["lattices"],
-        atom_types=arrays["atom_types"],
-        target_index=targets,
+        lattices=lattices,
+        atom_types=atom_types if keep is None else atom_types[keep],
+        target_index=kept_targets,
         time_step_ps=step,
+        times=None,
         wrapped=wrapped,
+        atom_index=keep,
     )
-    return traj, None
 
 
 def _resolve_time_step(
@@ -634,9 +772,17 @@ def _scaled_lammps_columns(path: Path) -> bool:
     raise TrajectoryError(f"{path} has no 'ITEM: ATOMS' line: it is not a LAMMPS dump.")
 
 
-def _load_mdtraj_chunks(
-    paths: list[Path], *, topology: Any, target: Any, time_step_ps: float | None
-) -> list[tuple[Trajectory, np.ndarray | None]]:
+def _read_mdtraj_files(
+    paths: list[Path],
+    *,
+    topology: Any,
+    target: Any,
+    time_step_ps: float | None,
+    atoms: Any,
+    selection: _FrameSelection,
+    chunk_frames: int,
+) -> list[_Piece]:
+    """Stream mdtraj files chunk by chunk, keeping the selected frames and atoms."""
     import mdtraj
 
     if topology is None and not all(
@@ -658,37 +804,78 @@ def _load_mdtraj_chunks(
         except Exception as exc:  # noqa: BLE001
             raise TrajectoryError(f"could not read the topology {topology}: {exc}") from exc
 
-    chunks: list[tuple[Trajectory, np.ndarray | None]] = []
+    pieces: list[_Piece] = []
+    offset = 0
     for path in paths:
         kwargs = {} if topology is None else {"top": topology}
         suffix = path.suffix.lower()
         scaled = suffix == ".lammpstrj" and _scaled_lammps_columns(path)
+        kept_coords: list[np.ndarray] = []
+        kept_lattices: list[np.ndarray] = []
+        all_lattices: list[np.ndarray] = []
+        all_times: list[np.ndarray] = []
+        head: np.ndarray | None = None
+        tail = np.empty((0, 0, 3))
+        file_topology = None
+        keep = None
+        n_read = 0
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                md_traj = mdtraj.load(str(path), **kwargs)
+                for piece in mdtraj.iterload(str(path), chunk=chunk_frames, **kwargs):
+                    if piece.unitcell_vectors is None:
+                        raise TrajectoryError(
+                            f"{path} has no unit cell: GDyNets works on periodic systems. "
+                            "Write the file with box information (e.g. DCD from a periodic "
+                            "simulation) or add a box to a non-periodic system before loading."
+                        )
+                    if file_topology is None:
+                        file_topology = piece.topology
+                        targets = _select_targets(target, file_topology)
+                        types = np.array(
+                            [
+                                a.element.atomic_number if a.element is not None else 0
+                                for a in file_topology.atoms
+                            ]
+                        )
+                        if (types < 1).any():
+                            unknown = [a.name for a in file_topology.atoms if a.element is None]
+                            raise TrajectoryError(
+                                f"the topology of {path.name} has atoms without an element "
+                                f"({unknown[:5]}); use a topology with element information."
+                            )
+                        keep, kept_targets = _keep_atoms(atoms, targets, file_topology, types)
+                    lattices = piece.unitcell_vectors.astype(np.float64) * _NM_TO_A
+                    xyz = piece.xyz if keep is None else piece.xyz[:, keep]
+                    coords = xyz.astype(np.float64) * _NM_TO_A
+                    if scaled:
+                        # mdtraj reads xs/ys/zs as if they were Cartesian Å and divides by
+                        # 10; multiplying by 10 above gave back the fractional values.
+                        # Convert them with the cell (LAMMPS and mdtraj share one
+                        # orientation: a along x, b in the xy plane).
+                        coords = np.einsum("fnj,fjk->fnk", coords, lattices)
+                    mask = selection.mask(offset + n_read, coords.shape[0])
+                    kept_coords.append(coords[mask])
+                    kept_lattices.append(lattices[mask])
+                    all_lattices.append(lattices)
+                    if suffix in _TIMED_SUFFIXES:
+                        all_times.append(np.asarray(piece.time, dtype=np.float64))
+                    if head is None or head.shape[0] < 3:
+                        head = coords[:3] if head is None else np.concatenate([head, coords])[:3]
+                    tail = coords[-3:] if tail.size == 0 else np.concatenate([tail, coords])[-3:]
+                    n_read += coords.shape[0]
+        except TrajectoryError:
+            raise
         except (OSError, ValueError, IndexError, RuntimeError, TypeError, KeyError) as exc:
             raise TrajectoryError(
                 f"mdtraj could not read {path} ({type(exc).__name__}: {exc}). Check the "
                 "format (from the file suffix) and that the topology matches it."
             ) from exc
-        if md_traj.unitcell_vectors is None:
-            raise TrajectoryError(
-                f"{path} has no unit cell: GDyNets works on periodic systems. Write the "
-                "file with box information (e.g. DCD from a periodic simulation) or add "
-                "a box to a non-periodic system before loading."
-            )
-        lattices = md_traj.unitcell_vectors.astype(np.float64) * _NM_TO_A
-        coords = md_traj.xyz.astype(np.float64) * _NM_TO_A
-        if scaled:
-            # mdtraj reads xs/ys/zs as if they were Cartesian Å and divides by 10;
-            # multiplying by 10 above gave back the fractional values. Convert them
-            # with the cell (LAMMPS and mdtraj share one orientation: a along x, b in
-            # the xy plane).
-            fractional = coords
-            coords = np.einsum("fnj,fjk->fnk", fractional, lattices)
+        if n_read == 0 or file_topology is None:
+            raise TrajectoryError(f"{path} holds no frames.")
+        lattices_all = np.concatenate(all_lattices)
         if suffix in _TIMED_SUFFIXES:
-            times = np.asarray(md_traj.time, dtype=np.float64)
+            times = np.concatenate(all_times)
             file_step = None
             if times.size > 1:
                 steps = np.diff(times)
@@ -708,77 +895,152 @@ def _load_mdtraj_chunks(
                 f"{path.name} does not carry frame times: pass time_step_ps=... (ps between "
                 "saved frames)."
             )
-        targets = _select_targets(target, md_traj.topology)
-        types = np.array(
-            [
-                a.element.atomic_number if a.element is not None else 0
-                for a in md_traj.topology.atoms
-            ]
-        )
-        if (types < 1).any():
-            unknown = [a.name for a in md_traj.topology.atoms if a.element is None][:5]
-            raise TrajectoryError(
-                f"the topology of {path.name} has atoms without an element ({unknown}); "
-                "use a topology with element information."
-            )
-        chunks.append(
-            (
-                Trajectory(
-                    coords=coords,
-                    lattices=lattices,
-                    atom_types=types,
-                    target_index=targets,
-                    time_step_ps=step,
-                ),
-                times,
+        kept_types = types if keep is None else types[keep]
+        pieces.append(
+            _Piece(
+                coords=None,
+                lattices=lattices_all,
+                atom_types=kept_types,
+                target_index=kept_targets,
+                time_step_ps=step,
+                times=times,
+                wrapped=None,
+                selected=(np.concatenate(kept_coords), np.concatenate(kept_lattices), None),
+                head=(head, lattices_all[: head.shape[0]]),
+                tail=(tail, lattices_all[lattices_all.shape[0] - tail.shape[0] :]),
             )
         )
-    return chunks
+        offset += n_read
+    return pieces
 
 
-def _join_chunks(
-    chunks: list[tuple[Trajectory, np.ndarray | None]], paths: list[Path]
+def _assemble(
+    pieces: list[_Piece], paths: list[Path], selection: _FrameSelection, dtype: np.dtype
 ) -> Trajectory:
-    if len(chunks) == 1:
-        return chunks[0][0]
-    runs = check_trajectory_list([c[0] for c in chunks])
-    step = runs[0].time_step_ps
-    for k in range(1, len(chunks)):
-        (before, t_before), (after, t_after) = chunks[k - 1], chunks[k]
+    """Check the joins between files, then keep the selected frames of each."""
+    first = pieces[0]
+    for piece, path in zip(pieces[1:], paths[1:], strict=True):
+        if piece.atom_types.shape != first.atom_types.shape or not np.array_equal(
+            piece.atom_types, first.atom_types
+        ):
+            raise TrajectoryError(
+                f"{path.name} holds other atoms than {paths[0].name}: chunks of one run must "
+                "share the atoms."
+            )
+        if not np.isclose(piece.time_step_ps, first.time_step_ps, rtol=1e-6):
+            raise TrajectoryError(
+                f"{path.name} has {piece.time_step_ps:g} ps between frames, {paths[0].name} "
+                f"{first.time_step_ps:g} ps: chunks of one run must share the time step."
+            )
+    step = first.time_step_ps
+    for k in range(1, len(pieces)):
+        before, after = pieces[k - 1], pieces[k]
         where = f"between {paths[k - 1].name} and {paths[k].name}"
-        if t_before is not None and t_after is not None:
-            gap = t_after[0] - t_before[-1]
+        if before.times is not None and after.times is not None:
+            gap = after.times[0] - before.times[-1]
             if np.isclose(gap, step, rtol=1e-4):
                 continue
             if gap <= 1e-9:
                 raise TrajectoryError(
                     f"duplicated or overlapping frames {where}: the second chunk starts at "
-                    f"{t_after[0]:g} ps, the first ends at {t_before[-1]:g} ps. Drop the "
+                    f"{after.times[0]:g} ps, the first ends at {before.times[-1]:g} ps. Drop the "
                     "repeated frames (e.g. traj[1:]) or check the chunk order."
                 )
             raise TrajectoryError(
                 f"missing frames {where}: a gap of {gap:g} ps where {step:g} ps was expected. "
                 "Load the chunks as separate trajectories (a list) instead of one run."
             )
-        if np.allclose(before.coords[-1], after.coords[0], atol=1e-6, rtol=0):
+        _, tail = before.ends()
+        head, _ = after.ends()
+        if np.allclose(tail.coords[-1], head.coords[0], atol=1e-6, rtol=0):
             raise TrajectoryError(
                 f"duplicated frame {where}: the last frame of one chunk equals the first of "
                 "the next (common after a restart). Drop it before joining, e.g. load the "
                 "second chunk and use traj[1:]."
             )
-        _warn_on_suspicious_join(before, after, where)
-    coords = np.concatenate([c[0].coords for c in chunks], axis=0)
-    lattices = np.concatenate([c[0].lattices for c in chunks], axis=0)
-    wrapped = all(c[0].wrapped for c in chunks)
-    first = runs[0]
+        _warn_on_suspicious_join(tail, head, where)
+    coords, lattices, offset = [], [], 0
+    for piece in pieces:
+        if piece.selected is not None:
+            kept_coords, kept_lattices, _ = piece.selected
+        else:
+            keep = np.flatnonzero(selection.mask(offset, piece.n_frames))
+            kept_coords = np.asarray(piece.coords[keep] if keep.size else piece.coords[:0])
+            if piece.atom_index is not None and kept_coords.shape[1] != piece.atom_types.size:
+                kept_coords = kept_coords[:, piece.atom_index]
+            kept_lattices = piece.lattices[keep]
+        coords.append(np.asarray(kept_coords, dtype=dtype))
+        lattices.append(kept_lattices)
+        offset += piece.n_frames
+    total = offset
+    coords_all = np.concatenate(coords, axis=0)
+    if coords_all.shape[0] == 0:
+        raise TrajectoryError(
+            f"frames=({selection.start}, {selection.stop}) with stride {selection.stride} "
+            f"keeps no frame of the {total} in the file(s)."
+        )
     return Trajectory(
-        coords=coords,
-        lattices=lattices,
+        coords=coords_all,
+        lattices=np.concatenate(lattices, axis=0),
         atom_types=first.atom_types,
         target_index=first.target_index,
-        time_step_ps=step,
-        wrapped=wrapped,
+        time_step_ps=step * selection.stride,
+        wrapped=all(p.wrapped for p in pieces)
+        if all(p.wrapped is not None for p in pieces)
+        else None,
     )
+
+
+def _keep_atoms(
+    atoms: Any, targets: np.ndarray, topology: mdtraj.Topology | None, atom_types: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Atoms to keep (None: all) and the target indices among them."""
+    if atoms is None:
+        return None, targets
+    if isinstance(atoms, str) and atoms == "heavy":
+        chosen = np.flatnonzero(atom_types != 1)
+    elif isinstance(atoms, str):
+        top = topology if topology is not None else _topology_from_types(atom_types)
+        try:
+            chosen = top.select(atoms)
+        except Exception as exc:  # noqa: BLE001 - mdtraj raises several types
+            raise TrajectoryError(f"the atom selection {atoms!r} is not valid ({exc}).") from exc
+    else:
+        chosen = _validate_target_index(atoms, atom_types.size)
+    keep = np.union1d(np.asarray(chosen, dtype=np.int64), targets)
+    if keep.size == 0:
+        raise TrajectoryError(f"the atom selection {atoms!r} keeps no atom.")
+    return keep, np.searchsorted(keep, targets)
+
+
+def _npz_memmap(path: Path, key: str) -> np.ndarray | None:
+    """A read-only memory map of one array of an uncompressed ``.npz`` (None if the
+    member is compressed or cannot be mapped)."""
+    import struct
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(f"{key}.npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            return None
+        with open(path, "rb") as stream:
+            stream.seek(info.header_offset)
+            local = stream.read(30)
+            name_length, extra_length = struct.unpack("<HH", local[26:30])
+            stream.seek(info.header_offset + 30 + name_length + extra_length)
+            version = np.lib.format.read_magic(stream)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+            offset = stream.tell()
+        if dtype.hasobject:
+            return None
+        return np.memmap(
+            path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran else "C"
+        )
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return None
 
 
 def _warn_on_suspicious_join(before: Trajectory, after: Trajectory, where: str) -> None:

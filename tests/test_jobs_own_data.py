@@ -337,3 +337,29 @@ def test_predict_reproduces_training_memberships_and_refuses_another_system(
                  str(tmp_path / "x")]) == 2
     assert "2 ps between frames, the model was trained on 1 ps" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_train_reads_only_the_selected_frames_and_graph_atoms(dimer_files, tmp_path: Path):
+    run = tmp_path / "run"
+    args = ["train", *dimer_files["dcd"][:2], "--topology", dimer_files["pdb"],
+            "--target", "element Na", "--time-step-ps", "1", "--n-states", "2",
+            "--lag-ps", "10", "--n-conv", "1", "--n-epochs", "1", "--no-progress",
+            "--frames", "20:420", "--stride", "2", "--float32",
+            "--node-selection", "not index 15", "--cutoff", "12", "--n-neighbors", "4",
+            "--output", str(run)]
+    assert main(args) == 0
+    stored = json.loads((run / "run.json").read_text())
+    assert stored["load_options"]["frames"] == [20, 420] and stored["load_options"]["stride"] == 2
+    assert stored["encoder"]["node_selection"] is None  # applied while reading instead
+    config = json.loads((run / "config.json").read_text())
+    full = load_trajectory(dimer_files["dcd"][0], topology=dimer_files["pdb"],
+                           target="element Na", time_step_ps=1.0)
+    assert full.target_index.max() < 15  # the last atom is a B (Cl): not a target
+    assert config["frames"] == [200, 200] and config["time_step_ps"] == 2.0
+    assert config["n_atoms"] == full.n_atoms - 1 and config["lag_frames"] == 5
+    # predict reads new files the same way
+    assert main(["predict", str(run), dimer_files["dcd"][2], "--output",
+                 str(tmp_path / "p")]) == 0
+    with np.load(tmp_path / "p" / "memberships.npz") as stored_arrays:
+        assert stored_arrays["memberships_000"].shape[0] == 200
+    assert main([*args[:-1], str(tmp_path / "bad"), "--frames", "5:5"]) == 2

@@ -299,6 +299,18 @@ def _digests(sources: Sequence[str] | None) -> list[str | None] | None:
     return [sha256_file(Path(p)) if Path(p).is_file() else None for p in sources]
 
 
+def load_with_options(path: str | Path, options: dict[str, Any]) -> Trajectory:
+    """Read a trajectory with the load options a run stores (``run.json``): topology,
+    target, time step, frames, stride, atoms and ``float32``."""
+    from gdynbook.trajectory import load_trajectory
+
+    kwargs = {k: v for k, v in options.items() if k != "float32"}
+    if kwargs.get("frames") is not None:
+        kwargs["frames"] = tuple(kwargs["frames"])
+    dtype = np.float32 if options.get("float32") else np.float64
+    return load_trajectory(path, dtype=dtype, **kwargs)
+
+
 def read_run_settings(run_dir: str | Path) -> dict[str, Any]:
     """The settings ``train_run`` stored in ``RUN_DIR/run.json``.
 
@@ -352,7 +364,6 @@ def predict_run(
     """
     from gdynbook.states import SimplexMap
     from gdynbook.train import load, predict
-    from gdynbook.trajectory import load_trajectory
 
     run = Path(run_dir)
     stored = read_run_settings(run)
@@ -367,7 +378,7 @@ def predict_run(
             loaded.append(item)
             names.append(f"trajectory {len(loaded) - 1}")
         else:
-            loaded.append(load_trajectory(item, **options))
+            loaded.append(load_with_options(item, options))
             names.append(str(item))
     for traj, name in zip(loaded, names, strict=True):
         check_signature(stored["system"], traj, name)

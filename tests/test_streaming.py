@@ -1,0 +1,95 @@
+"""Streaming input: frame and atom selection while reading equals slicing the full load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdynbook.systems.dimers import DimerSimulation, simulate_dimers
+from gdynbook.trajectory import Trajectory, TrajectoryError, _npz_memmap, load_trajectory
+
+
+@pytest.fixture(scope="module")
+def dimer_run() -> Trajectory:
+    return simulate_dimers(DimerSimulation(n_frames=400, n_replicas=1, seed=5))[0]
+
+
+def expected(full: Trajectory, start: int, stop: int | None, stride: int, keep=None):
+    coords = full.coords[start:stop:stride]
+    if keep is not None:
+        coords = coords[:, keep]
+    return coords, full.lattices[start:stop:stride]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize(("start", "stop", "stride"), [(0, None, 1), (10, 200, 3), (7, 8, 1)])
+def test_npz_selection_equals_slicing(dimer_run, tmp_path: Path, compressed, start, stop, stride):
+    path = tmp_path / "run.npz"
+    arrays = dict(traj_coords=dimer_run.coords, lattices=dimer_run.lattices,
+                  atom_types=dimer_run.atom_types, target_index=dimer_run.target_index,
+                  time_step_ps=np.float64(dimer_run.time_step_ps))
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    assert (_npz_memmap(path, "traj_coords") is None) == compressed  # mapped when stored
+    full = load_trajectory(path)
+    part = load_trajectory(path, frames=(start, stop), stride=stride)
+    coords, lattices = expected(full, start, stop, stride)
+    np.testing.assert_array_equal(part.coords, coords)
+    np.testing.assert_array_equal(part.lattices, lattices)
+    assert part.time_step_ps == pytest.approx(full.time_step_ps * stride)
+    # atoms: keep the targets (Na) only; the targets are renumbered among the kept atoms
+    sodium = np.flatnonzero(full.atom_types == 11)
+    small = load_trajectory(path, frames=(start, stop), stride=stride, atoms=sodium.tolist(),
+                            dtype=np.float32)
+    coords, _ = expected(full, start, stop, stride, sodium)
+    assert small.coords.dtype == np.float32
+    np.testing.assert_allclose(small.coords, coords, rtol=1e-6)
+    np.testing.assert_array_equal(small.atom_types, full.atom_types[sodium])
+    np.testing.assert_array_equal(sodium[small.target_index], full.target_index)
+
+
+def test_dcd_chunks_stream_across_the_join(dimer_run, tmp_path: Path) -> None:
+    md = dimer_run.to_mdtraj()
+    md[:150].save_dcd(str(tmp_path / "a.dcd"))
+    md[150:].save_dcd(str(tmp_path / "b.dcd"))
+    md[0].save_pdb(str(tmp_path / "top.pdb"))
+    files = [tmp_path / "a.dcd", tmp_path / "b.dcd"]
+    options = dict(topology=tmp_path / "top.pdb", target="element Na", time_step_ps=1.0)
+    full = load_trajectory(files, **options)
+    for chunk_frames in (1, 7, 1000):
+        part = load_trajectory(files, frames=(100, 390), stride=4, atoms="element Na",
+                               chunk_frames=chunk_frames, **options)
+        keep = np.flatnonzero(full.atom_types == 11)
+        coords, lattices = expected(full, 100, 390, 4, keep)
+        np.testing.assert_allclose(part.coords, coords, atol=1e-5)
+        np.testing.assert_allclose(part.lattices, lattices, atol=1e-5)
+        assert part.time_step_ps == 4.0 and part.n_frames == len(range(100, 390, 4))
+
+
+def test_xtc_times_survive_selection_and_joins_are_still_checked(dimer_run, tmp_path) -> None:
+    md = dimer_run.to_mdtraj()
+    md.time = np.arange(md.n_frames) * 2.0
+    md[:200].save_xtc(str(tmp_path / "a.xtc"))
+    md[200:].save_xtc(str(tmp_path / "b.xtc"))
+    md[199:].save_xtc(str(tmp_path / "overlap.xtc"))
+    md[0].save_pdb(str(tmp_path / "top.pdb"))
+    options = dict(topology=tmp_path / "top.pdb", target="element Na")
+    part = load_trajectory([tmp_path / "a.xtc", tmp_path / "b.xtc"], frames=(150, 250),
+                           stride=5, **options)
+    assert part.time_step_ps == pytest.approx(10.0) and part.n_frames == 20
+    with pytest.raises(TrajectoryError, match="duplicated or overlapping"):
+        load_trajectory([tmp_path / "a.xtc", tmp_path / "overlap.xtc"], frames=(0, 10),
+                        **options)
+
+
+def test_bad_selections_are_refused(dimer_run, tmp_path: Path) -> None:
+    path = dimer_run.save(tmp_path / "run.npz")
+    with pytest.raises(TrajectoryError, match="stride"):
+        load_trajectory(path, stride=0)
+    with pytest.raises(TrajectoryError, match="start < stop"):
+        load_trajectory(path, frames=(5, 5))
+    with pytest.raises(TrajectoryError, match="keeps no frame"):
+        load_trajectory(path, frames=(10_000, None))
+    with pytest.raises(TrajectoryError, match="float32 or float64"):
+        load_trajectory(path, dtype=np.int32)
