@@ -534,12 +534,44 @@ def load_trajectory(
         raise TrajectoryError(f"dtype must be float32 or float64, got {np.dtype(dtype)}.")
     if int(chunk_frames) < 1:
         raise TrajectoryError(f"chunk_frames must be at least 1, got {chunk_frames}.")
-    if all(p.suffix == ".npz" for p in paths):
+    kinds = {_reader_kind(p) for p in paths}
+    if len(kinds) > 1:
+        raise TrajectoryError(
+            "cannot join chunks of different formats (.npz, ASE and mdtraj formats); "
+            "convert them to one format first."
+        )
+    kind = kinds.pop()
+    if kind == "npz":
         pieces = [
             _read_npz(p, target=target, time_step_ps=time_step_ps, atoms=atoms) for p in paths
         ]
-    elif any(p.suffix == ".npz" for p in paths):
-        raise TrajectoryError("cannot join .npz chunks with chunks in other formats.")
+    elif kind in ASE_FORMATS.values():
+        pieces = [
+            _read_ase(
+                p,
+                kind,
+                target=target,
+                time_step_ps=time_step_ps,
+                atoms=atoms,
+                selection=selection,
+                offset=0,
+            )
+            for p in paths[:1]
+        ]
+        offset = pieces[0].n_frames
+        for p in paths[1:]:
+            pieces.append(
+                _read_ase(
+                    p,
+                    kind,
+                    target=target,
+                    time_step_ps=time_step_ps,
+                    atoms=atoms,
+                    selection=selection,
+                    offset=offset,
+                )
+            )
+            offset += pieces[-1].n_frames
     else:
         pieces = _read_mdtraj_files(
             paths,
@@ -633,11 +665,26 @@ class _Piece:
         return frames(slice(0, n)), frames(slice(max(0, self.n_frames - n), None))
 
 
+#: Formats read through ASE (the ``[ase]`` extra), by file suffix or name.
+ASE_FORMATS = {".extxyz": "extxyz", ".xdatcar": "vasp-xdatcar", "XDATCAR": "vasp-xdatcar"}
+
+
+def _reader_kind(path: Path) -> str:
+    """``"npz"``, an ASE format name, or ``"mdtraj"``."""
+    if path.suffix == ".npz":
+        return "npz"
+    if path.name.startswith("XDATCAR"):
+        return ASE_FORMATS["XDATCAR"]
+    return ASE_FORMATS.get(path.suffix.lower(), "mdtraj")
+
+
 def _check_format(path: Path) -> None:
-    """Refuse a file whose extension neither gdynbook nor mdtraj knows."""
+    """Refuse a file whose extension neither gdynbook, ASE nor mdtraj formats cover."""
     from mdtraj.formats.registry import FormatRegistry
 
-    known = set(FormatRegistry.loaders) | {".npz"}
+    if _reader_kind(path) != "mdtraj":
+        return
+    known = set(FormatRegistry.loaders) | {".npz"} | {k for k in ASE_FORMATS if k.startswith(".")}
     name = path.name.lower()
     if not any(name.endswith(suffix) for suffix in known):
         raise TrajectoryError(
@@ -1041,6 +1088,103 @@ def _npz_memmap(path: Path, key: str) -> np.ndarray | None:
         )
     except (KeyError, OSError, ValueError, zipfile.BadZipFile):
         return None
+
+
+def _read_ase(
+    path: Path,
+    fmt: str,
+    *,
+    target: Any,
+    time_step_ps: float | None,
+    atoms: Any,
+    selection: _FrameSelection,
+    offset: int,
+) -> _Piece:
+    """Stream an extended XYZ or VASP XDATCAR file through ASE (``pip install
+    'gdynbook[ase]'``); positions and cells in Å, a cell per frame."""
+    try:
+        import ase.io
+    except ImportError as exc:
+        raise TrajectoryError(
+            f"reading {path.name} ({fmt}) needs ASE: pip install 'gdynbook[ase]' (or "
+            "convert the file to a format mdtraj reads)."
+        ) from exc
+    if time_step_ps is None:
+        raise TrajectoryError(
+            f"{path.name} ({fmt}) does not carry frame times: pass time_step_ps=... (ps "
+            "between saved frames; --time-step-ps on the command line)."
+        )
+    kept_coords: list[np.ndarray] = []
+    kept_cells: list[np.ndarray] = []
+    cells: list[np.ndarray] = []
+    head: list[np.ndarray] = []
+    tail: list[np.ndarray] = []
+    numbers = None
+    keep = targets = None
+    try:
+        for index, frame in enumerate(ase.io.iread(str(path), index=":", format=fmt)):
+            cell = np.asarray(frame.cell.array, dtype=np.float64)
+            if not frame.pbc.any() or abs(np.linalg.det(cell)) < 1e-8:
+                raise TrajectoryError(
+                    f"{path.name}, frame {index}: the system is not periodic (pbc "
+                    f"{frame.pbc.tolist()}, cell volume {abs(np.linalg.det(cell)):.3g} Å³). "
+                    "GDyNets needs a periodic cell: write the cell and pbc into the file."
+                )
+            if numbers is None:
+                numbers = np.asarray(frame.numbers, dtype=np.int64)
+                all_targets = (
+                    _select_targets(target, _topology_from_types(numbers))
+                    if target is not None
+                    else None
+                )
+                if all_targets is None:
+                    raise TrajectoryError(
+                        "target is missing: say which atoms to learn, e.g. target='element Li' "
+                        "or a list of 0-based indices."
+                    )
+                keep, targets = _keep_atoms(atoms, all_targets, None, numbers)
+            elif not np.array_equal(frame.numbers, numbers):
+                raise TrajectoryError(
+                    f"{path.name}, frame {index}: the atoms differ from frame 0; one "
+                    "trajectory must keep the same atoms in the same order."
+                )
+            positions = np.asarray(frame.positions, dtype=np.float64)
+            if keep is not None:
+                positions = positions[keep]
+            cells.append(cell)
+            if selection.mask(offset + index, 1)[0]:
+                kept_coords.append(positions)
+                kept_cells.append(cell)
+            if len(head) < 3:
+                head.append(positions)
+            tail = [*tail[-2:], positions]
+    except TrajectoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ASE raises many types for bad files
+        raise TrajectoryError(
+            f"ASE could not read {path} as {fmt} ({type(exc).__name__}: {exc})."
+        ) from exc
+    if numbers is None:
+        raise TrajectoryError(f"{path} holds no frames.")
+    all_cells = np.stack(cells)
+    kept_types = numbers if keep is None else numbers[keep]
+    shape = (0, kept_types.size, 3)
+    return _Piece(
+        coords=None,
+        lattices=all_cells,
+        atom_types=kept_types,
+        target_index=targets,
+        time_step_ps=float(time_step_ps),
+        times=None,
+        wrapped=None,
+        selected=(
+            np.stack(kept_coords) if kept_coords else np.empty(shape),
+            np.stack(kept_cells) if kept_cells else np.empty((0, 3, 3)),
+            None,
+        ),
+        head=(np.stack(head), all_cells[: len(head)]),
+        tail=(np.stack(tail), all_cells[all_cells.shape[0] - len(tail) :]),
+    )
 
 
 def _warn_on_suspicious_join(before: Trajectory, after: Trajectory, where: str) -> None:

@@ -93,3 +93,55 @@ def test_bad_selections_are_refused(dimer_run, tmp_path: Path) -> None:
         load_trajectory(path, frames=(10_000, None))
     with pytest.raises(TrajectoryError, match="float32 or float64"):
         load_trajectory(path, dtype=np.int32)
+
+
+# ---------------------------------------------------------------------- ASE formats
+def ase_frames(n_frames: int = 12, seed: int = 0):
+    ase = pytest.importorskip("ase")
+    rng = np.random.default_rng(seed)
+    cell = np.array([[9.0, 0.0, 0.0], [2.0, 8.5, 0.0], [1.0, 1.5, 10.0]])  # triclinic
+    frames = []
+    for _ in range(n_frames):
+        frac = rng.random((6, 3))
+        frames.append(ase.Atoms("Li2S2O2", scaled_positions=frac, cell=cell, pbc=True))
+    return frames
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("traj.extxyz", "extxyz"),
+                                           ("XDATCAR", "vasp-xdatcar")])
+def test_ase_formats_load_as_written(tmp_path: Path, name: str, fmt: str) -> None:
+    import ase.io
+
+    frames = ase_frames()
+    path = tmp_path / name
+    ase.io.write(str(path), frames, format=fmt)
+    traj = load_trajectory(path, target="element Li", time_step_ps=0.5)
+    positions = np.stack([f.positions for f in frames])
+    np.testing.assert_allclose(traj.coords, positions, atol=1e-5)
+    np.testing.assert_allclose(traj.lattices, np.stack([f.cell.array for f in frames]),
+                               atol=1e-6)
+    np.testing.assert_array_equal(traj.atom_types, frames[0].numbers)
+    np.testing.assert_array_equal(traj.target_index, [0, 1])
+    part = load_trajectory(path, target="element Li", time_step_ps=0.5, frames=(2, 11),
+                           stride=3, atoms="element S")
+    np.testing.assert_allclose(part.coords, positions[2:11:3][:, :4], atol=1e-5)
+    assert part.time_step_ps == 1.5
+    with pytest.raises(TrajectoryError, match="does not carry frame times"):
+        load_trajectory(path, target="element Li")
+
+
+def test_ase_refuses_a_non_periodic_file_and_names_the_missing_extra(tmp_path, monkeypatch):
+    import sys
+
+    import ase.io
+
+    frames = ase_frames(3)
+    for frame in frames:
+        frame.pbc = False
+    ase.io.write(str(tmp_path / "open.extxyz"), frames, format="extxyz")
+    with pytest.raises(TrajectoryError, match="not periodic"):
+        load_trajectory(tmp_path / "open.extxyz", target="element Li", time_step_ps=1.0)
+    monkeypatch.setitem(sys.modules, "ase.io", None)
+    monkeypatch.setitem(sys.modules, "ase", None)
+    with pytest.raises(TrajectoryError, match=r"pip install 'gdynbook\[ase\]'"):
+        load_trajectory(tmp_path / "open.extxyz", target="element Li", time_step_ps=1.0)
