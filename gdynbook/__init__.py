@@ -22,6 +22,7 @@ _SUBMODULES = {
     "config",
     "data",
     "dataset",
+    "distributed",
     "graphs",
     "jobs",
     "koopman",

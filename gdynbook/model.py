@@ -171,9 +171,18 @@ def collate_graphs(stores: list[FrameGraphs], items: np.ndarray) -> GraphBatch:
 def masked_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Batch-normalise the rows of ``x`` (…, C) selected by ``mask`` (…); others become 0.
 
-    Statistics (and running averages in training) come from the selected rows only.
+    Statistics (and running averages in training) come from the selected rows only —
+    of every process inside :func:`gdynbook.distributed.data_parallel`.
     """
+    from gdynbook import distributed
+
     selected = x[mask]
+    if distributed.active() and bn.training:
+        # statistics of every process's rows (the union batch); an empty shard still
+        # takes part in the all-reduce
+        out = torch.zeros_like(x)
+        out[mask] = distributed.batch_norm(bn, selected)
+        return out
     if selected.shape[0] == 0:
         return torch.zeros_like(x)
     normalised = F.batch_norm(

@@ -192,7 +192,24 @@ def vamp_score(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
-    c00, c0t, ctt = covariances(chi_0, chi_t)
+    return score_from_covariances(*covariances(chi_0, chi_t), method, epsilon, mode)
+
+
+def score_from_covariances(
+    c00: torch.Tensor,
+    c0t: torch.Tensor,
+    ctt: torch.Tensor,
+    method: Method = "VAMP2",
+    epsilon: float = 1e-6,
+    mode: Mode = "trunc",
+) -> torch.Tensor:
+    """The VAMP score (+1 included) from the three mean-free covariances (float64).
+
+    :func:`vamp_score` computes them from one batch; the data-parallel loss of
+    :mod:`gdynbook.distributed` from sums over every process's batch.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     with no_tf32():
         c00_isqrt = inverse_sqrt(c00, epsilon, mode)
         ctt_isqrt = inverse_sqrt(ctt, epsilon, mode)

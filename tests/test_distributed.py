@@ -1,0 +1,202 @@
+"""The exact VAMP loss over 2 processes (gloo, CPU) equals one process on the union batch.
+
+Each test starts two worker processes with a ``file://`` rendezvous and a timeout, so a
+hang fails the test instead of blocking CI.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gdynbook import distributed
+from gdynbook.vamp import vamp_score
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    sys.path.insert(0, {root!r})
+    from gdynbook import distributed
+    from tests.test_distributed import loss_case, steps_case
+
+    rank, folder, task = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    dist.init_process_group("gloo", init_method=f"file://{{folder}}/rendezvous", rank=rank,
+                            world_size=2)
+    torch.set_num_threads(1)
+    with distributed.data_parallel():
+        assert distributed.world_size() == 2 and distributed.rank() == rank
+        result = loss_case(rank, 2) if task == "loss" else steps_case(rank, 2, task == "steps64")
+    np.savez(f"{{folder}}/rank{{rank}}.npz", **result)
+    dist.destroy_process_group()
+    """
+)
+
+
+def run_two_processes(tmp_path: Path, task: str) -> list[dict[str, np.ndarray]]:
+    root = str(Path(__file__).resolve().parents[1])
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER.format(root=root))
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(rank), str(tmp_path), task],
+            cwd=root,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    errors = []
+    for worker in workers:
+        try:
+            _, err = worker.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            for other in workers:
+                other.kill()
+            pytest.fail("a worker hung (timeout): the processes did not agree")
+        if worker.returncode != 0:
+            errors.append(err)
+    assert not errors, "\n".join(errors)
+    out = []
+    for rank in range(2):
+        with np.load(tmp_path / f"rank{rank}.npz") as values:
+            out.append({k: values[k] for k in values.files})
+    return out
+
+
+# ---------------------------------------------------------------------- cases
+def fixed_lobes() -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(2, 101, 3))
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return torch.from_numpy(probabilities[0]), torch.from_numpy(probabilities[1])
+
+
+def shard(n: int, rank: int, world: int) -> slice:
+    cuts = np.linspace(0, n, world + 1).round().astype(int)
+    cuts[1] = 37 if world == 2 else cuts[1]  # unequal shards on purpose
+    return slice(int(cuts[rank]), int(cuts[rank + 1]))
+
+
+def loss_case(rank: int, world: int) -> dict[str, np.ndarray]:
+    """VAMP-2 and VAMP-E of this rank's shard of the fixed lobes, with dL/dχ."""
+    chi_0, chi_t = fixed_lobes()
+    rows = shard(chi_0.shape[0], rank, world)
+    result = {}
+    for method in ("VAMP2", "VAMPE"):
+        x = chi_0[rows].clone().requires_grad_(True)
+        y = chi_t[rows].clone().requires_grad_(True)
+        score = distributed.vamp_score(x, y, method=method)
+        distributed.share(score).backward()
+        result[f"{method}_score"] = score.detach().numpy()
+        result[f"{method}_grad_0"] = x.grad.numpy()
+        result[f"{method}_grad_t"] = y.grad.numpy()
+    return result
+
+
+def steps_case(rank: int, world: int, float64: bool = False) -> dict[str, np.ndarray]:
+    """Three optimiser steps of a small GDyNet on this rank's shard of a fixed batch.
+
+    SGD with momentum, not Adam: Adam divides each gradient component by its running
+    RMS, so a component whose gradient is at float32 rounding level takes a full-size
+    step in an arbitrary direction, and the test would compare summation orders of
+    float32 sums instead of the method.
+    """
+    from gdynbook.model import GDyNet
+    from gdynbook.systems.fcc_sites import simulate_site_hopping
+    from gdynbook.train import _joint_forward, _shift
+
+    traj, _ = simulate_site_hopping(120, seed=1)
+    torch.manual_seed(0)
+    model = GDyNet(n_states=2, n_neighbors=8, n_conv=2, atom_fea_len=8, h_fea_len=8)
+    stores = model.prepare([traj], progress=False)
+    if float64:
+        import dataclasses
+
+        model.double()
+        collate = model.collate
+
+        def collate64(stores, items):
+            batch = collate(stores, items)
+            return dataclasses.replace(batch, nbr_distance=batch.nbr_distance.double())
+
+        model.collate = collate64
+    items = np.stack([np.zeros(60, dtype=np.int64), np.arange(0, 120, 2)], axis=1)
+    mine = items[shard(len(items), rank, world)]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model.train()
+    scores = []
+    for _ in range(3):
+        chi_0, chi_t = _joint_forward(model, stores, mine, _shift(mine, 1), torch.device("cpu"))
+        loss = -distributed.vamp_score(chi_0, chi_t)
+        optimizer.zero_grad()
+        distributed.share(loss).backward()
+        distributed.sum_gradients(model)
+        optimizer.step()
+        scores.append(-loss.item())
+    out = {f"param_{k}": v.detach().numpy() for k, v in model.state_dict().items()}
+    out["scores"] = np.array(scores)
+    return out
+
+
+# ---------------------------------------------------------------------- tests
+def test_sums_give_the_batch_covariances_and_the_score() -> None:
+    chi_0, chi_t = fixed_lobes()
+    with distributed.data_parallel():  # no process group: a world of one
+        assert distributed.world_size() == 1
+        for method in ("VAMP1", "VAMP2", "VAMPE"):
+            np.testing.assert_allclose(
+                distributed.vamp_score(chi_0, chi_t, method=method).item(),
+                vamp_score(chi_0, chi_t, method=method).item(),
+                rtol=1e-12,
+            )
+    with distributed.data_parallel(), pytest.raises(ValueError, match="more samples"):
+        distributed.vamp_score(chi_0[:3], chi_t[:3])
+
+
+def test_loss_and_gradients_over_two_processes_equal_one_process(tmp_path: Path) -> None:
+    ranks = run_two_processes(tmp_path, "loss")
+    chi_0, chi_t = fixed_lobes()
+    for method in ("VAMP2", "VAMPE"):
+        x = chi_0.clone().requires_grad_(True)
+        y = chi_t.clone().requires_grad_(True)
+        score = vamp_score(x, y, method=method)
+        score.backward()
+        for rank, values in enumerate(ranks):
+            np.testing.assert_allclose(values[f"{method}_score"], score.item(), rtol=0, atol=1e-10)
+            rows = shard(chi_0.shape[0], rank, 2)
+            np.testing.assert_allclose(
+                values[f"{method}_grad_0"], x.grad[rows].numpy(), rtol=0, atol=1e-10
+            )
+            np.testing.assert_allclose(
+                values[f"{method}_grad_t"], y.grad[rows].numpy(), rtol=0, atol=1e-10
+            )
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_three_optimiser_steps_over_two_processes_equal_one_process(
+    tmp_path: Path, precision: str
+) -> None:
+    """In float64 the two-process run is the one-process run (to 1e-9); in float32 the
+    summation order of float32 sums differs between the two, and three steps carry it to
+    a few 1e-6 on weights of order 0.1."""
+    float64 = precision == "float64"
+    ranks = run_two_processes(tmp_path, "steps64" if float64 else "steps")
+    torch.set_num_threads(1)
+    with distributed.data_parallel():
+        single = steps_case(0, 1, float64)
+    tolerance = dict(rtol=1e-9, atol=1e-12) if float64 else dict(rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ranks[0]["scores"], single["scores"], **tolerance)
+    for name, value in single.items():
+        if name.startswith("param_"):
+            np.testing.assert_array_equal(ranks[0][name], ranks[1][name])  # ranks agree
+            np.testing.assert_allclose(ranks[0][name], value, err_msg=name, **tolerance)
