@@ -656,19 +656,35 @@ def _run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             backend=args.backend,
         )
+    from contextlib import nullcontext
+
+    from gdynbook import distributed
+
     trajectories = [_load(path, options) for path in paths]
-    config = train_run(
-        trajectories,
-        output,
-        **settings,
-        device=args.device,
-        sources=[str(p) for p in paths],
-        load_options=options,
-        resume=args.resume is not None,
-        handle_signals=True,
-        checkpoint_every_s=args.checkpoint_minutes * 60.0,
-        progress=not args.no_progress,
-    )
+    # under torchrun (WORLD_SIZE > 1) every process trains on its share of each batch
+    # with the exact, all-reduced VAMP loss; one process writes
+    launched = distributed.init_from_environment(args.device)
+    with distributed.data_parallel() if launched else nullcontext():
+        config = train_run(
+            trajectories,
+            output,
+            **settings,
+            device=args.device,
+            sources=[str(p) for p in paths],
+            load_options=options,
+            resume=args.resume is not None,
+            handle_signals=True,
+            checkpoint_every_s=args.checkpoint_minutes * 60.0,
+            progress=not args.no_progress and distributed.rank() == 0,
+        )
+        distributed.barrier()
+        lead = distributed.rank() == 0
+    if launched:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    if not lead:
+        return 0
     score = config["vamp2_validation"]
     print(
         f"trained {config['n_states']} states at τ = {config['lag_ps']:g} ps on "

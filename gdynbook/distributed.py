@@ -40,6 +40,11 @@ def active() -> bool:
     return bool(_STATE["active"])
 
 
+def group() -> Any:
+    """The process group in use (``None``: the default group, or none at all)."""
+    return _STATE["group"]
+
+
 def world_size() -> int:
     """Processes taking part (1 without an initialised process group)."""
     import torch.distributed as dist
@@ -96,6 +101,33 @@ class _AllReduceSum(torch.autograd.Function):
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """Differentiable sum of ``tensor`` over the processes (identity with one)."""
     return _AllReduceSum.apply(tensor)
+
+
+def init_from_environment(device: str = "auto") -> bool:
+    """Join the process group ``torchrun`` describes in the environment (``WORLD_SIZE`` >
+    1); return whether there is one. The backend follows the device: NCCL on GPUs (each
+    process on the GPU of its ``LOCAL_RANK``), gloo on CPUs."""
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if dist.is_initialized():
+        return True
+    use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if use_cuda else "gloo", init_method="env://")
+    return True
+
+
+def barrier() -> None:
+    """Wait for every process (no-op with one)."""
+    if world_size() > 1:
+        import torch.distributed as dist
+
+        dist.barrier(group=_STATE["group"])
 
 
 def share(loss: torch.Tensor) -> torch.Tensor:
@@ -215,7 +247,10 @@ __all__ = [
     "batch_norm",
     "covariance_sums",
     "covariances_from_sums",
+    "barrier",
+    "group",
     "data_parallel",
+    "init_from_environment",
     "rank",
     "share",
     "sum_gradients",

@@ -23,7 +23,7 @@ from gdynbook import __version__, config
 from gdynbook.cache import atomic_torch_save
 from gdynbook.dataset import TrajectoryDataset, batches
 from gdynbook.trajectory import Trajectory, check_trajectory_list
-from gdynbook.vamp import vamp_loss, vamp_score
+from gdynbook.vamp import vamp_score
 
 CHECKPOINT_FORMAT = 1
 
@@ -127,9 +127,18 @@ def evaluate(
     batch_size: int = 1024,
     method: str = "VAMP2",
 ) -> float:
-    """VAMP score of ``pairs`` in eval mode, from all probabilities at once."""
+    """VAMP score of ``pairs`` in eval mode, from all probabilities at once.
+
+    Inside :func:`gdynbook.distributed.data_parallel` each process scores its share of
+    the pairs and the score is that of all of them (all-reduced covariance sums).
+    """
+    from gdynbook import distributed
+
     if len(pairs) == 0:
         return float("nan")
+    parallel = distributed.world_size() > 1
+    if parallel:
+        pairs = pairs[distributed.rank() :: distributed.world_size()]
     model.eval()
     chi_0, chi_t = [], []
     with torch.no_grad():
@@ -137,6 +146,11 @@ def evaluate(
             a, b = _joint_forward(model, stores, items, _shift(items, lag_frames), device)
             chi_0.append(a.double().cpu())
             chi_t.append(b.double().cpu())
+        if parallel:
+            n_states = chi_0[0].shape[-1] if chi_0 else model.hyperparameters()["n_states"]
+            x = torch.cat(chi_0) if chi_0 else torch.zeros((0, n_states), dtype=torch.float64)
+            y = torch.cat(chi_t) if chi_t else torch.zeros((0, n_states), dtype=torch.float64)
+            return float(distributed.vamp_score(x, y, method=method))
     return float(vamp_score(torch.cat(chi_0), torch.cat(chi_t), method=method))
 
 
@@ -293,8 +307,12 @@ def fit(
         belong to this training.
     """
     import random
+    import signal as signal_module
     import time
 
+    from gdynbook import distributed
+
+    world, rank = distributed.world_size(), distributed.rank()
     if not isinstance(dataset, TrajectoryDataset):
         dataset = TrajectoryDataset(check_trajectory_list(dataset), validation_fraction=0.1)
     dataset.check_lag(lag_frames)
@@ -307,6 +325,11 @@ def fit(
     validation_pairs = dataset.pairs("validation", lag_frames)
     if batch_size > len(train_pairs):
         batch_size = len(train_pairs)
+    if batch_size < 2 * world:
+        raise ValueError(
+            f"a batch of {batch_size} pairs cannot be shared by {world} processes: use at "
+            f"least {2 * world} pairs per batch."
+        )
     stages = schedule or [Stage(n_epochs=n_epochs, lr=lr, loss=loss)]
     history = History(lag_frames=lag_frames, seed=seed)
     best_score, best_state, since_best = -np.inf, None, 0
@@ -353,7 +376,7 @@ def fit(
         random.setstate(state["rng_python"])
 
     def save_state() -> None:
-        if path is None:
+        if path is None or rank != 0:  # one process writes
             return
         atomic_torch_save(
             {
@@ -388,7 +411,9 @@ def fit(
     )
     last_save = time.monotonic()
     stopped = history.stopped_early
-    with _StopFlag(handle_signals) as stop:
+    # one code path for one process and many: all-reduced VAMP sums and batch-norm
+    # statistics (a world of one when no process group is set up)
+    with _StopFlag(handle_signals) as stop, distributed.data_parallel(distributed.group()):
         while stage_index < len(stages) and not stopped:
             stage = stages[stage_index]
             optimizer = torch.optim.Adam(model.parameters(), lr=stage.lr)
@@ -407,12 +432,16 @@ def fit(
                 while step * batch_size < len(epoch_items):
                     items = epoch_items[step * batch_size : (step + 1) * batch_size]
                     step += 1
-                    if len(items) < 2:
-                        continue
+                    if len(items) < 2 * world:
+                        continue  # every process skips the same short last batch
+                    if world > 1:
+                        items = items[rank::world]  # this process's share, no overlap
                     chi_0, chi_t = _joint_forward(
                         model, stores, items, _shift(items, lag_frames), device
                     )
-                    value = vamp_loss(chi_0, chi_t, method=stage.loss, epsilon=epsilon)
+                    value = -distributed.vamp_score(
+                        chi_0, chi_t, method=stage.loss, epsilon=epsilon
+                    )
                     if not torch.isfinite(value):
                         raise TrainingError(
                             f"the {stage.loss} loss became {value.item()} in epoch "
@@ -421,19 +450,25 @@ def fit(
                             f"larger epsilon (now {epsilon:g})."
                         )
                     optimizer.zero_grad()
-                    value.backward()
+                    distributed.share(value).backward()
+                    distributed.sum_gradients(model)
                     optimizer.step()
-                    epoch_scores.append(
-                        -value.item()
-                        if stage.loss == "VAMP2"
-                        else vamp_score(chi_0.detach(), chi_t.detach()).item()
-                    )
+                    if stage.loss == "VAMP2":
+                        epoch_scores.append(-value.item())
+                    else:
+                        epoch_scores.append(
+                            distributed.vamp_score(chi_0.detach(), chi_t.detach()).item()
+                        )
                     if on_step is not None:
                         on_step(len(history.train_score), step, value.item())
                     due = (
                         checkpoint_every_s is not None
                         and time.monotonic() - last_save >= checkpoint_every_s
                     )
+                    if world > 1:  # every process stops, and saves, at the same step
+                        due = distributed.any_process(due)
+                        if distributed.any_process(stop.signal_number is not None):
+                            stop.signal_number = stop.signal_number or signal_module.SIGTERM
                     if stop.signal_number is not None or due:
                         save_state()
                         last_save = time.monotonic()

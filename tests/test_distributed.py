@@ -27,7 +27,7 @@ WORKER = textwrap.dedent(
 
     sys.path.insert(0, {root!r})
     from gdynbook import distributed
-    from tests.test_distributed import loss_case, steps_case
+    from tests.test_distributed import bad_batch_case, loss_case, steps_case
 
     rank, folder, task = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     dist.init_process_group("gloo", init_method=f"file://{{folder}}/rendezvous", rank=rank,
@@ -35,7 +35,12 @@ WORKER = textwrap.dedent(
     torch.set_num_threads(1)
     with distributed.data_parallel():
         assert distributed.world_size() == 2 and distributed.rank() == rank
-        result = loss_case(rank, 2) if task == "loss" else steps_case(rank, 2, task == "steps64")
+        if task == "loss":
+            result = loss_case(rank, 2)
+        elif task == "bad":
+            result = bad_batch_case(rank)
+        else:
+            result = steps_case(rank, 2, task == "steps64")
     np.savez(f"{{folder}}/rank{{rank}}.npz", **result)
     dist.destroy_process_group()
     """
@@ -148,6 +153,31 @@ def steps_case(rank: int, world: int, float64: bool = False) -> dict[str, np.nda
     return out
 
 
+def bad_batch_case(rank: int) -> dict[str, np.ndarray]:
+    """Rank 1's network returns NaN from its third step on; both ranks must stop with
+    the same named error."""
+    from gdynbook.model import GDyNet
+    from gdynbook.systems.fcc_sites import simulate_site_hopping
+    from gdynbook.train import TrainingError, fit
+
+    traj, _ = simulate_site_hopping(200, seed=1)
+    torch.manual_seed(0)
+    model = GDyNet(n_states=2, n_neighbors=8, n_conv=1, atom_fea_len=8, h_fea_len=8)
+    forward, calls = model.forward, [0]
+
+    def poisoned(batch):
+        calls[0] += 1
+        out = forward(batch)
+        return out * float("nan") if rank == 1 and calls[0] > 2 else out
+
+    model.forward = poisoned
+    try:
+        fit(model, [traj], lag_frames=1, n_epochs=2, batch_size=32, progress=False)
+    except TrainingError as exc:
+        return {"error": np.array(str(exc))}
+    return {"error": np.array("")}
+
+
 # ---------------------------------------------------------------------- tests
 def test_sums_give_the_batch_covariances_and_the_score() -> None:
     chi_0, chi_t = fixed_lobes()
@@ -200,3 +230,46 @@ def test_three_optimiser_steps_over_two_processes_equal_one_process(
         if name.startswith("param_"):
             np.testing.assert_array_equal(ranks[0][name], ranks[1][name])  # ranks agree
             np.testing.assert_allclose(ranks[0][name], value, err_msg=name, **tolerance)
+
+
+def test_a_bad_batch_on_one_process_stops_both_with_the_same_error(tmp_path: Path) -> None:
+    ranks = run_two_processes(tmp_path, "bad")
+    messages = [str(values["error"]) for values in ranks]
+    assert messages[0] == messages[1] != ""
+    assert "lower the learning rate" in messages[0]
+
+
+# ---------------------------------------------------------------------- training, launched
+def test_two_process_training_reaches_the_one_process_score(tmp_path: Path) -> None:
+    """`torchrun --nproc-per-node 2 -m gdynbook train` (gloo) against one process: the
+    validation VAMP-2 within 2 %, one set of output files, the world size recorded."""
+    import json
+    import os
+
+    from gdynbook.systems.dimers import DimerSimulation, simulate_dimers
+
+    files = [str(t.save(tmp_path / f"run{i}.npz"))
+             for i, t in enumerate(simulate_dimers(DimerSimulation(n_frames=600, n_replicas=3,
+                                                                   seed=3)))]
+    common = ["train", *files, "--n-states", "2", "--lag-ps", "5", "--n-conv", "1",
+              "--n-epochs", "12", "--batch-size", "128", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    runs = {
+        "one": [sys.executable, "-m", "gdynbook", *common, "--output", str(tmp_path / "one")],
+        "two": [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "gdynbook",
+                *common, "--output", str(tmp_path / "two")],
+    }
+    for name, command in runs.items():
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True,
+                                  timeout=300)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name}: training hung")
+        assert done.returncode == 0, done.stderr[-3000:]
+    one = json.loads((tmp_path / "one" / "config.json").read_text())
+    two = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert one["world_size"] == 1 and two["world_size"] == 2
+    assert two["vamp2_validation"] == pytest.approx(one["vamp2_validation"], rel=0.02), (
+        one["history"]["validation_score"], two["history"]["validation_score"])
+    assert (tmp_path / "two" / "model.pt").is_file()

@@ -160,6 +160,7 @@ def train_run(
     """
     import shutil
 
+    from gdynbook import distributed
     from gdynbook.dataset import TrajectoryDataset
     from gdynbook.model import GDyNet, GDyNetConfig
     from gdynbook.plots import plot_training_history
@@ -215,8 +216,9 @@ def train_run(
     # the graphs are built (and cached) before anything is written: a system the graph
     # builder refuses leaves no run directory behind
     GDyNet(encoder, backend=backend).prepare(runs, progress=progress)
+    lead = distributed.rank() == 0  # with several processes one writes
     created = not out.exists()
-    if not resume:
+    if not resume and lead:
         write_json(out / RUN_SETTINGS, stored)
     try:
         model, history = train_seeded(
@@ -234,7 +236,7 @@ def train_run(
         )
         probabilities = predict(model, runs, device=device, progress=progress)
     except (RuntimeError, MemoryError) as exc:
-        if created and not (out / TRAINING_STATE).exists():
+        if lead and created and not (out / TRAINING_STATE).exists():
             shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping was written
         if isinstance(exc, TrainingError):
             raise
@@ -275,7 +277,10 @@ def train_run(
         else None,
         "best_epoch": history.best_epoch,
         "history": history.to_dict(),
+        "world_size": distributed.world_size(),
     }
+    if not lead:
+        return config
     save_checkpoint(model, out / CHECKPOINT, lag_frames=lag_frames, time_step_ps=dt)
     write_arrays(
         out / PREDICTIONS,
