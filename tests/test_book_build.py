@@ -26,6 +26,8 @@ CLEAN_PAGE = """# A page
 See {ref}`a-label`, {doc}`intro` and {cite:t}`xie2019gdynets`.
 
 ![a figure](figure.png)
+
+A formula: $\\tau = -\\ln \\lambda$.
 """
 
 FAULTS = {
@@ -45,6 +47,7 @@ def _book_flags() -> list[str]:
 def _build(book: Path, page: str) -> subprocess.CompletedProcess[str]:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["bibtex_bibfiles"] = [str(ROOT / "reference" / "references.bib")]
+    config["sphinx"]["local_extensions"] = {"offline_mathjax": str(ROOT / "reference" / "_ext")}
     config["execute"]["execute_notebooks"] = "off"
     book.mkdir()
     (book / "_config.yml").write_text(yaml.safe_dump(config))
@@ -75,6 +78,10 @@ def _tiny_png(path: Path) -> None:
 def test_build_fails_on_each_fault_and_passes_without(tmp_path: Path) -> None:
     clean = _build(tmp_path / "clean", CLEAN_PAGE)
     assert clean.returncode == 0, clean.stdout[-3000:] + clean.stderr[-3000:]
+    # math is served by the book's own MathJax, not a CDN
+    html = (tmp_path / "clean" / "_build" / "html" / "page.html").read_text()
+    assert "_static/mathjax/tex-svg.js" in html and "cdn.jsdelivr" not in html
+    assert (tmp_path / "clean" / "_build" / "html" / "_static" / "mathjax" / "tex-svg.js").is_file()
 
     faulty_page = CLEAN_PAGE + "\n".join(snippet for snippet, _ in FAULTS.values()) + "\n"
     faulty = _build(tmp_path / "faulty", faulty_page)

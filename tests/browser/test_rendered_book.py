@@ -102,6 +102,18 @@ def test_chapter_page_renders_without_errors(page, chapter: str) -> None:
         for i in range(page.locator("a").count())
     ]
     assert expected in links, f"no Colab button pointing at {expected}"
+    # Math is typeset offline by the book's own MathJax: no raw TeX delimiters remain in
+    # the text of a page that has formulas, and none failed to parse.
+    page.wait_for_function("() => !window.MathJax || !window.MathJax.startup || "
+                           "window.MathJax.startup.promise !== undefined", timeout=10_000)
+    page.evaluate("() => window.MathJax && window.MathJax.startup && "
+                  "window.MathJax.startup.promise")
+    source = (HTML / f"{chapter}.html").read_text()
+    if "\\(" in source or "\\[" in source or 'class="math' in source:
+        assert page.locator("mjx-container").count() > 0, "formulas were not typeset"
+        assert page.locator("mjx-merror").count() == 0, "a formula failed to parse"
+        text = page.locator("main").inner_text()
+        assert "\\(" not in text and "\\[" not in text, "raw TeX left in the page"
 
 
 def test_screenshots_of_the_intro_and_the_toy_chapter(page) -> None:
