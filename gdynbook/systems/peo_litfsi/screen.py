@@ -1,0 +1,172 @@
+"""The force-field screen: measure each screen build, apply the pre-registered rule.
+
+The rule is written on the data page (``reference/data.md``, "New PEO/LiTFSI data") before
+any screen build reached its measurement stage; :func:`apply_rule` is that rule as code,
+tested on made-up rows, so the choice cannot drift once the numbers are in:
+
+1. reject a setting whose density is more than 3 % plus the anchor's uncertainty away from
+   the density anchor;
+2. reject one whose Li–O coordination (ether + TFSI O within 2.8 Å) lies outside 4–6;
+3. reject one where more than 0.25 of the TFSI⁻ touch a Li⁺ (pairing anchor 0.10 + 0.15);
+4. rank the others by |ln R_MD − ln R_exp|, R = D_Li/D_TFSI; if the best two lie within one
+   combined standard error of ln R, take the one with more Li⁺ per box;
+5. if every setting is rejected, take the one with the smallest largest relative miss, and
+   say so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Anchors from the data page, by EO:Li (rounded): density at 423 K (g/cm³) with its
+#: uncertainty, and R_exp = D_Li/D_TFSI (PFG-NMR, 358–363 K).
+ANCHORS: dict[int, dict[str, float]] = {
+    12: {"density": 1.171, "density_err": 0.059, "ratio": 0.246},
+    8: {"density": 1.230, "density_err": 0.022, "ratio": 0.171},
+}
+DENSITY_TOLERANCE = 0.03
+COORDINATION_RANGE = (4.0, 6.0)
+PAIRING_LIMIT = 0.10 + 0.15
+
+
+@dataclass
+class ScreenRow:
+    """What the rule needs of one screen build."""
+
+    name: str
+    eo_per_li: float
+    n_li: int
+    density: float
+    coordination: float
+    fraction_tfsi_touching_li: float
+    d_ratio: float
+    ln_ratio_err: float = float("nan")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def anchor(self) -> dict[str, float]:
+        key = min(ANCHORS, key=lambda r: abs(r - self.eo_per_li))
+        return ANCHORS[key]
+
+
+@dataclass
+class Verdict:
+    """The outcome of the rule for every row, and the chosen setting."""
+
+    chosen: str
+    all_rejected: bool
+    rejected: dict[str, list[str]]
+    distance: dict[str, float]
+    misses: dict[str, float]
+
+
+def _misses(row: ScreenRow) -> tuple[list[str], float]:
+    """Reasons to reject a row, and its largest relative miss over the three criteria."""
+    anchor = row.anchor()
+    reasons = []
+    allowed = DENSITY_TOLERANCE * anchor["density"] + anchor["density_err"]
+    density_off = abs(row.density - anchor["density"])
+    if density_off > allowed:
+        reasons.append(
+            f"density {row.density:.3f} g/cm³ is {density_off:.3f} from the anchor "
+            f"{anchor['density']:.3f} (allowed {allowed:.3f})"
+        )
+    low, high = COORDINATION_RANGE
+    if not low <= row.coordination <= high:
+        reasons.append(f"Li–O coordination {row.coordination:.2f} outside {low:g}–{high:g}")
+    if row.fraction_tfsi_touching_li > PAIRING_LIMIT:
+        reasons.append(
+            f"{row.fraction_tfsi_touching_li:.2f} of TFSI⁻ touch a Li⁺ (limit {PAIRING_LIMIT:.2f})"
+        )
+    relative = max(
+        density_off / allowed,
+        max(low - row.coordination, row.coordination - high, 0.0) / (high - low) + 1.0
+        if not low <= row.coordination <= high
+        else 0.0,
+        row.fraction_tfsi_touching_li / PAIRING_LIMIT,
+    )
+    return reasons, relative
+
+
+def apply_rule(rows: list[ScreenRow]) -> Verdict:
+    """The pre-registered selection rule (module docstring) applied to the screen rows.
+
+    Raises
+    ------
+    ValueError
+        If there are no rows or a row has a non-positive D ratio.
+    """
+    if not rows:
+        raise ValueError("no screen builds to choose from.")
+    rejected, misses, distance = {}, {}, {}
+    for row in rows:
+        reasons, worst = _misses(row)
+        rejected[row.name] = reasons
+        misses[row.name] = worst
+        if not row.d_ratio > 0:
+            raise ValueError(f"{row.name}: D_Li/D_TFSI must be positive, got {row.d_ratio}.")
+        distance[row.name] = abs(math.log(row.d_ratio) - math.log(row.anchor()["ratio"]))
+    kept = [row for row in rows if not rejected[row.name]]
+    if not kept:
+        chosen = min(rows, key=lambda row: misses[row.name]).name
+        return Verdict(chosen, True, rejected, distance, misses)
+    kept.sort(key=lambda row: distance[row.name])
+    chosen = kept[0]
+    if len(kept) > 1:
+        second = kept[1]
+        combined = math.hypot(chosen.ln_ratio_err, second.ln_ratio_err)
+        if np.isfinite(combined) and distance[second.name] - distance[chosen.name] <= combined:
+            chosen = max(chosen, second, key=lambda row: row.n_li)
+    return Verdict(chosen.name, False, rejected, distance, misses)
+
+
+def measure_build(build_dir: str | os.PathLike[str], n_blocks: int = 5) -> ScreenRow:
+    """Measure one screen build (its NPT density and its NVT production run).
+
+    ``ln_ratio_err`` is the standard error of ln(D_Li/D_TFSI) over ``n_blocks`` time
+    blocks of the production run.
+    """
+    from gdynbook.systems.peo_litfsi.diagnostics import li_diagnostics
+    from gdynbook.systems.peo_litfsi.runs import load_run
+
+    folder = Path(build_dir)
+    equilibration = json.loads((folder / "equilibration" / "equilibration.json").read_text())
+    run = load_run(folder)
+    values = li_diagnostics(run)
+    block = run.traj.n_frames // n_blocks
+    logs = []
+    for k in range(n_blocks):
+        part = _sub_run(run, slice(k * block, (k + 1) * block))
+        try:
+            ratio = li_diagnostics(part, msd_window_ps=(50.0, 0.4 * block * run.traj.time_step_ps))[
+                "d_ratio"
+            ]
+        except ValueError:
+            continue
+        if ratio > 0:
+            logs.append(math.log(ratio))
+    err = float(np.std(logs, ddof=1) / np.sqrt(len(logs))) if len(logs) > 1 else float("nan")
+    composition = run.provenance["composition"]
+    return ScreenRow(
+        name=folder.name,
+        eo_per_li=float(run.provenance["eo_per_li"]),
+        n_li=int(composition["n_salt"]),
+        density=float(equilibration["npt_density_g_cm3_mean"]),
+        coordination=values["ether_o_per_li"] + values["tfsi_o_per_li"],
+        fraction_tfsi_touching_li=values["fraction_tfsi_touching_li"],
+        d_ratio=values["d_ratio"],
+        ln_ratio_err=err,
+        extra=values,
+    )
+
+
+def _sub_run(run: Any, frames: slice) -> Any:
+    from dataclasses import replace
+
+    return replace(run, traj=run.traj[frames])

@@ -1,0 +1,70 @@
+"""The pre-registered screen rule on made-up rows, and the measurement of one build."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gdynbook import data
+from gdynbook.systems.peo_litfsi.screen import ScreenRow, apply_rule, measure_build
+
+
+def row(name: str, **changes) -> ScreenRow:
+    values = dict(name=name, eo_per_li=12.5, n_li=24, density=1.17, coordination=5.5,
+                  fraction_tfsi_touching_li=0.05, d_ratio=0.25, ln_ratio_err=0.01)
+    values.update(changes)
+    return ScreenRow(**values)
+
+
+def test_rule_rejects_each_criterion_and_ranks_the_rest() -> None:
+    rows = [
+        row("good-far", d_ratio=0.8),
+        row("good-near", d_ratio=0.20),
+        row("too-light", density=1.0),                      # 0.171 off, allowed 0.094
+        row("few-oxygens", coordination=3.6),
+        row("paired", fraction_tfsi_touching_li=0.4),
+        row("eo8", eo_per_li=7.9, n_li=38, density=1.23, d_ratio=0.171 * 3),
+    ]
+    verdict = apply_rule(rows)
+    assert verdict.chosen == "good-near" and not verdict.all_rejected
+    assert "density" in verdict.rejected["too-light"][0]
+    assert "coordination" in verdict.rejected["few-oxygens"][0]
+    assert "TFSI" in verdict.rejected["paired"][0]
+    assert verdict.rejected["good-far"] == [] == verdict.rejected["eo8"]
+    # distances are |ln R − ln R_exp| with the anchor of each composition
+    assert verdict.distance["good-near"] == pytest.approx(abs(math.log(0.20 / 0.246)))
+    assert verdict.distance["eo8"] == pytest.approx(math.log(3))
+
+
+def test_a_near_tie_goes_to_the_box_with_more_li() -> None:
+    rows = [row("a", d_ratio=0.246), row("b", eo_per_li=7.9, n_li=38, density=1.23,
+                                         d_ratio=0.171 * 1.01, ln_ratio_err=0.02)]
+    assert apply_rule(rows).chosen == "b"
+    rows[1].ln_ratio_err = rows[0].ln_ratio_err = 0.001  # now the gap is resolved
+    assert apply_rule(rows).chosen == "a"
+
+
+def test_all_rejected_takes_the_smallest_miss_and_says_so() -> None:
+    verdict = apply_rule([row("light", density=1.0), row("lighter", density=0.9)])
+    assert verdict.all_rejected and verdict.chosen == "light"
+    with pytest.raises(ValueError, match="no screen builds"):
+        apply_rule([])
+
+
+def test_measure_build_on_the_shipped_run(tmp_path: Path) -> None:
+    root = data.data_dir() / "peo_litfsi"
+    build = tmp_path / "build"
+    shutil.copytree(root / "run-04", build)
+    (build / "equilibration").mkdir()
+    shutil.copy(root / "equilibration" / "equilibration.json", build / "equilibration")
+    measured = measure_build(build)
+    stored = json.loads((root / "equilibration" / "equilibration.json").read_text())
+    assert measured.density == stored["npt_density_g_cm3_mean"]
+    assert measured.n_li == 16 and measured.eo_per_li == 12.5
+    assert 5.0 < measured.coordination < 6.5
+    assert measured.d_ratio > 0 and math.isfinite(measured.ln_ratio_err)
+    assert measured.extra["fraction_li_changed_chain"] == 0.0
