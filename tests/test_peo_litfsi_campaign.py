@@ -223,3 +223,34 @@ def test_campaign_cli(
     missing = ["simulate", "peo-litfsi", "--campaign", str(tmp_path / "none.json")]
     assert main([*missing, "--out", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_equilibration_trace_counts_match_a_brute_force_count(campaign_run) -> None:
+    from gdynbook.systems.peo_litfsi.diagnostics import equilibration_trace
+
+    path, root = campaign_run
+    build = read_campaign(path)[0]
+    p = build.protocol
+    trace = equilibration_trace(root / build.name)
+    n = round(p.anneal_ps / p.equilibration_frame_interval_ps) + round(
+        p.npt_ps / p.equilibration_frame_interval_ps
+    )
+    assert trace["time_ps"].shape == (n,) and np.all(np.diff(trace["time_ps"]) > 0)
+    assert set(trace["stage"]) == {"anneal", "npt"}
+    assert trace["fraction_li_on_start_chain"][0] in (0.0, 0.5, 1.0)
+    # brute force over periodic images for the last NPT frame
+    folder = root / build.name / "equilibration"
+    top = mdtraj.load_topology(str(folder / "topology-trace.pdb"))
+    last = mdtraj.load(str(sorted(folder.glob("trace-npt-*.xtc"))[-1]), top=top)[-1]
+    li, tfsi_o = top.select("element Li"), top.select("resname TFS and element O")
+    box = np.diag(last.unitcell_vectors[0]) * 10
+    xyz = last.xyz[0] * 10
+    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+    count = 0
+    for a in li:
+        for b in tfsi_o:
+            d = np.linalg.norm(xyz[b] + shifts * box - xyz[a], axis=1).min()
+            count += d < 2.8
+    assert trace["tfsi_o_per_li"][-1] == pytest.approx(count / li.size)
+    with pytest.raises(FileNotFoundError, match="no equilibration trace"):
+        equilibration_trace(root / "nowhere")

@@ -534,6 +534,7 @@ def analyze_run(
         if len(analysis.population_samples) > 1
         else None,
         "vamp2_validation": config.get("vamp2_validation"),
+        "world_size": config.get("world_size", 1),
         "ck_max_deviation": ck.max_deviation,
         "ck_passes": ck.passes,
         "timescales_levelled_off": levelled,

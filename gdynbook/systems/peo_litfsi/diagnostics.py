@@ -22,6 +22,7 @@ Units: Å, ps.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -348,4 +349,64 @@ def li_diagnostics(
         "d_ratio": float(d_li / d_tfsi) if d_tfsi > 0 else float("nan"),
         "rg_a": float(rg.mean()),
         "rg_over_box": float(rg.mean() / box),
+    }
+
+
+# ---------------------------------------------------------------------- equilibration
+def equilibration_trace(
+    build_dir: str | Path, cutoff_a: float = LI_O_SHELL_A
+) -> dict[str, np.ndarray]:
+    """Pairing and chain residence through a build's anneal and NPT stages.
+
+    Reads the trace a campaign build writes (``equilibration/trace-*.xtc``: Li⁺, O and N
+    every ``equilibration_frame_interval_ps``) and returns, per trace frame:
+
+    * ``time_ps`` and ``stage`` (``"anneal"`` or ``"npt"``);
+    * ``tfsi_o_per_li`` and ``fraction_li_with_tfsi`` (TFSI O within ``cutoff_a``);
+    * ``fraction_li_on_start_chain``: Li⁺ held by the chain that held them in the first
+      trace frame (a Li⁺ with no ether O in its shell counts as not on it);
+    * ``chain_changes``: durable chain changes (≥ 2 frames) per Li⁺, over the whole trace.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the build has no trace (made without ``equilibration_frame_interval_ps``).
+    """
+    import mdtraj
+
+    folder = Path(build_dir) / "equilibration"
+    topology_path = folder / "topology-trace.pdb"
+    files = sorted(folder.glob("trace-anneal-*.xtc")) + sorted(folder.glob("trace-npt-*.xtc"))
+    if not topology_path.is_file() or not files:
+        raise FileNotFoundError(
+            f"{folder} holds no equilibration trace: the build was made without "
+            "equilibration_frame_interval_ps."
+        )
+    topology = mdtraj.load_topology(str(topology_path))
+    li = topology.select("element Li")
+    ether = topology.select("resname PEO and element O")
+    tfsi_o = topology.select("resname TFS and element O")
+    o_chain = np.unique([topology.atom(i).residue.index for i in ether], return_inverse=True)[1]
+    times, stages, tfsi_counts, chains = [], [], [], []
+    for path in files:
+        frames = mdtraj.load(str(path), top=topology)
+        stage = "anneal" if "anneal" in path.name else "npt"
+        pairs_tfsi = np.array([(a, b) for a in li for b in tfsi_o])
+        pairs_ether = np.array([(a, b) for a in li for b in ether])
+        d_tfsi = mdtraj.compute_distances(frames, pairs_tfsi, periodic=True) * 10.0
+        d_ether = mdtraj.compute_distances(frames, pairs_ether, periodic=True) * 10.0
+        n = frames.n_frames
+        tfsi_counts.append((d_tfsi.reshape(n, li.size, tfsi_o.size) < cutoff_a).sum(-1))
+        chains.append(li_chain(d_ether.reshape(n, li.size, ether.size), o_chain, cutoff_a))
+        times.append(np.asarray(frames.time, dtype=np.float64))
+        stages += [stage] * n
+    tfsi = np.concatenate(tfsi_counts)
+    chain = np.concatenate(chains)
+    return {
+        "time_ps": np.concatenate(times),
+        "stage": np.array(stages),
+        "tfsi_o_per_li": tfsi.mean(axis=1),
+        "fraction_li_with_tfsi": (tfsi > 0).mean(axis=1),
+        "fraction_li_on_start_chain": (chain == chain[0][None, :]).mean(axis=1),
+        "chain_changes": durable_changes(chain, 2),
     }
