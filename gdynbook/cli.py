@@ -980,6 +980,22 @@ def _run_peo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- notebooks
+def _add_notebooks_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-solutions", action="store_true", help="leave out the exercises' solution cells"
+    )
+    add_output_argument(parser, default="gdynbook-chapters")
+
+
+def _run_notebooks(args: argparse.Namespace) -> int:
+    from gdynbook.data import copy_chapters
+
+    written = copy_chapters(args.output, solutions=not args.no_solutions, overwrite=args.overwrite)
+    print(f"{len(written)} chapters written to {args.output}; open them with Jupyter.")
+    return 0
+
+
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand(
         name="simulate",
@@ -1016,6 +1032,12 @@ SUBCOMMANDS: list[Subcommand] = [
         help="PEO/LiTFSI: choose the number of Li⁺ states on held-out runs, train a seed ensemble",
         add_arguments=_add_peo_arguments,
         run=_run_peo,
+    ),
+    Subcommand(
+        name="notebooks",
+        help="copy the book's chapter notebooks into a folder, to run them yourself",
+        add_arguments=_add_notebooks_arguments,
+        run=_run_notebooks,
     ),
     Subcommand(
         name="convert",

@@ -157,3 +157,59 @@ def path(name: str) -> Path:
             f"gdynbook ships no data file named {name!r}. Available: {listing}."
         )
     return candidate
+
+
+def chapters_dir() -> Path:
+    """The folder of the book's chapter notebooks: the wheel's ``gdynbook/_book`` or the
+    checkout's ``book/``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither exists.
+    """
+    for candidate in (_PACKAGE_DIR / "_book", _PACKAGE_DIR.parent / "book"):
+        if candidate.is_dir() and any(candidate.glob("*.ipynb")):
+            return candidate
+    raise FileNotFoundError(
+        "the chapter notebooks were not found: reinstall gdynbook from a wheel, or run from "
+        "a checkout of the repository."
+    )
+
+
+def copy_chapters(
+    output: Path | str, solutions: bool = True, overwrite: bool = False
+) -> list[Path]:
+    """Copy every chapter notebook into ``output``; without ``solutions`` the cells tagged
+    ``solution`` are left out. Returns the files written.
+
+    Raises
+    ------
+    FileExistsError
+        If a chapter already exists in ``output`` and ``overwrite`` is false.
+    """
+    import json
+
+    from gdynbook.cache import atomic_write_bytes
+
+    source = chapters_dir()
+    out = Path(output)
+    chapters = sorted(source.glob("*.ipynb"))
+    existing = [c.name for c in chapters if (out / c.name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{out} already holds {', '.join(existing)}: choose another --output or pass "
+            "--overwrite."
+        )
+    written = []
+    for chapter in chapters:
+        notebook = json.loads(chapter.read_text())
+        if not solutions:
+            notebook["cells"] = [
+                cell
+                for cell in notebook["cells"]
+                if "solution" not in cell.get("metadata", {}).get("tags", [])
+            ]
+        text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+        written.append(atomic_write_bytes(out / chapter.name, text.encode()))
+    return written

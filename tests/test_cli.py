@@ -93,3 +93,41 @@ def test_encoder_options_use_the_config_names_and_keep_the_old_spellings() -> No
     for name in ("n_conv", "n_neighbors", "atom_fea_len", "h_fea_len", "cutoff", "node_selection"):
         assert name in fields and hasattr(new, name)
     assert new.n_epochs == 3
+
+
+def test_notebooks_copies_every_chapter_and_can_leave_out_solutions(tmp_path: Path, capsys):
+    import json
+
+    import yaml
+
+    from gdynbook import data
+
+    root = Path(__file__).resolve().parents[1]
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    chapters = {Path(c["file"]).name + ".ipynb" for part in toc["parts"]
+                for c in part["chapters"] if c["file"].startswith("book/")}
+    assert main(["notebooks", "--output", str(tmp_path / "a")]) == 0
+    assert {p.name for p in (tmp_path / "a").glob("*.ipynb")} == chapters
+    assert main(["notebooks", "--output", str(tmp_path / "a")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    # the wheel lists the same chapters, one by one
+    listed = {line.split('"')[1].split("/")[-1] for line in
+              (root / "pyproject.toml").read_text().splitlines()
+              if line.startswith('"book/')}
+    assert listed == chapters
+    # a solution cell is left out on request
+    fake = tmp_path / "book"
+    fake.mkdir()
+    notebook = {"cells": [{"cell_type": "code", "metadata": {"tags": ["solution"]},
+                           "source": "42", "outputs": [], "execution_count": None},
+                          {"cell_type": "markdown", "metadata": {}, "source": "keep"}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (fake / "x.ipynb").write_text(json.dumps(notebook))
+    original = data.chapters_dir
+    data.chapters_dir = lambda: fake
+    try:
+        data.copy_chapters(tmp_path / "b", solutions=False)
+    finally:
+        data.chapters_dir = original
+    kept = json.loads((tmp_path / "b" / "x.ipynb").read_text())["cells"]
+    assert [c["source"] for c in kept] == ["keep"]

@@ -98,6 +98,13 @@ def test_wheel_in_a_fresh_venv_runs_a_chapter_outside_the_checkout(tmp_path: Pat
         env,
     )
 
+    # the chapters travel in the wheel: `gdynbook notebooks` copies every one of them
+    chapters = tmp_path / "chapters"
+    _run([str(fresh / "bin" / "gdynbook"), "notebooks", "--output", str(chapters)], tmp_path, env)
+    assert sorted(p.name for p in chapters.glob("*.ipynb")) == sorted(
+        p.name for p in (ROOT / "book").glob("*.ipynb")
+    )
+
     workdir = tmp_path / "reader"  # outside the checkout: no path into it can work
     workdir.mkdir()
     (workdir / CHAPTER.name).write_bytes(CHAPTER.read_bytes())
