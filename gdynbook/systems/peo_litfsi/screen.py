@@ -8,8 +8,8 @@ tested on made-up rows, so the choice cannot drift once the numbers are in:
    the density anchor;
 2. reject one whose Li–O coordination (ether + TFSI O within 2.8 Å) lies outside 4–6;
 3. reject one where more than 0.25 of the TFSI⁻ touch a Li⁺ (pairing anchor 0.10 + 0.15);
-4. rank the others by |ln R_MD − ln R_exp|, R = D_Li/D_TFSI; if the best two lie within one
-   combined standard error of ln R, take the one with more Li⁺ per box;
+4. rank the others by ``abs(ln R_MD − ln R_exp)``, R = D_Li/D_TFSI; if the best two lie
+   within one combined standard error of ln R, take the one with more Li⁺ per box;
 5. if every setting is rejected, take the one with the smallest largest relative miss, and
    say so.
 """
