@@ -546,20 +546,8 @@ def load_trajectory(
             _read_npz(p, target=target, time_step_ps=time_step_ps, atoms=atoms) for p in paths
         ]
     elif kind in ASE_FORMATS.values():
-        pieces = [
-            _read_ase(
-                p,
-                kind,
-                target=target,
-                time_step_ps=time_step_ps,
-                atoms=atoms,
-                selection=selection,
-                offset=0,
-            )
-            for p in paths[:1]
-        ]
-        offset = pieces[0].n_frames
-        for p in paths[1:]:
+        pieces, offset = [], 0
+        for p in paths:
             pieces.append(
                 _read_ase(
                     p,

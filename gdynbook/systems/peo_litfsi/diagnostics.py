@@ -30,6 +30,7 @@ import numpy as np
 from gdynbook.systems.peo_litfsi.runs import (
     LI_O_SHELL_A,
     PeoLitfsiRun,
+    durable_changes,
     durable_switches,
     pair_distances,
 )
@@ -75,42 +76,6 @@ def li_chain(
     np.put_along_axis(bonus, o_chain[nearest][..., None], 0.5, axis=-1)
     label = np.argmax(counts + bonus, axis=-1)
     return np.where(best > 0, label, -1)
-
-
-def durable_changes(labels: np.ndarray, min_frames: int) -> np.ndarray:
-    """Changes of a label series between stretches that last at least ``min_frames``.
-
-    A stretch is a run of one label (≥ 0); stretches shorter than ``min_frames`` and
-    frames labelled −1 (unknown) are ignored, so rattling and brief excursions do not
-    count. A change is counted when consecutive durable stretches carry different labels.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray of int, shape (n_frames, n_series)
-    min_frames : int
-
-    Returns
-    -------
-    numpy.ndarray of int, shape (n_series,)
-    """
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"labels must be (n_frames, n_series), got shape {labels.shape}.")
-    if min_frames < 1:
-        raise ValueError(f"min_frames must be at least 1, got {min_frames}.")
-    counts = np.zeros(labels.shape[1], dtype=np.int64)
-    for series in range(labels.shape[1]):
-        values = labels[:, series]
-        change = np.flatnonzero(np.diff(values)) + 1
-        starts = np.concatenate([[0], change])
-        lengths = np.diff(np.concatenate([starts, [values.size]]))
-        durable = [
-            values[s]
-            for s, n in zip(starts, lengths, strict=True)
-            if n >= min_frames and values[s] >= 0
-        ]
-        counts[series] = int(np.count_nonzero(np.diff(np.asarray(durable, dtype=np.int64))))
-    return counts
 
 
 # ---------------------------------------------------------------------- fixed labels

@@ -203,11 +203,48 @@ def tfsi_in_shell(run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A) -> np.ndarr
     return first_shell_counts(run.traj, run.li_index, run.tfsi_o_index, cutoff_a) > 0
 
 
+def durable_changes(labels: np.ndarray, min_frames: int) -> np.ndarray:
+    """Changes of a label series between stretches that last at least ``min_frames``.
+
+    A stretch is a run of one label (≥ 0); stretches shorter than ``min_frames`` and
+    frames labelled −1 (unknown) are ignored, so rattling and brief excursions do not
+    count. A change is counted when consecutive durable stretches carry different labels.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int, shape (n_frames, n_series)
+    min_frames : int
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_series,)
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (n_frames, n_series), got shape {labels.shape}.")
+    if min_frames < 1:
+        raise ValueError(f"min_frames must be at least 1, got {min_frames}.")
+    counts = np.zeros(labels.shape[1], dtype=np.int64)
+    for series in range(labels.shape[1]):
+        values = labels[:, series]
+        change = np.flatnonzero(np.diff(values)) + 1
+        starts = np.concatenate([[0], change])
+        lengths = np.diff(np.concatenate([starts, [values.size]]))
+        durable = [
+            values[s]
+            for s, n in zip(starts, lengths, strict=True)
+            if n >= min_frames and values[s] >= 0
+        ]
+        counts[series] = int(np.count_nonzero(np.diff(np.asarray(durable, dtype=np.int64))))
+    return counts
+
+
 def durable_switches(states: np.ndarray, min_frames: int) -> np.ndarray:
     """Count switches of a boolean series that last at least ``min_frames`` frames.
 
     A switch counts only when the new value then persists for ``min_frames``
-    consecutive frames, which filters out rattling across the shell boundary.
+    consecutive frames, which filters out rattling across the shell boundary (the
+    boolean case of :func:`durable_changes`).
 
     Parameters
     ----------
@@ -218,16 +255,7 @@ def durable_switches(states: np.ndarray, min_frames: int) -> np.ndarray:
     -------
     numpy.ndarray of int, shape (n_series,)
     """
-    states = np.asarray(states, dtype=bool)
-    counts = np.zeros(states.shape[1], dtype=np.int64)
-    for series in range(states.shape[1]):
-        values = states[:, series]
-        change = np.flatnonzero(np.diff(values.astype(np.int8))) + 1
-        starts = np.concatenate([[0], change])
-        lengths = np.diff(np.concatenate([starts, [values.size]]))
-        durable = [values[s] for s, n in zip(starts, lengths, strict=True) if n >= min_frames]
-        counts[series] = int(np.count_nonzero(np.diff(np.array(durable, dtype=np.int8))))
-    return counts
+    return durable_changes(np.asarray(states, dtype=bool).astype(np.int64), min_frames)
 
 
 def molecules_intact(run: PeoLitfsiRun, max_bond_a: float = 2.2) -> bool:
