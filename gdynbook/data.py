@@ -213,3 +213,38 @@ def copy_chapters(
         text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
         written.append(atomic_write_bytes(out / chapter.name, text.encode()))
     return written
+
+
+def staged_manifest_text(repository: Path | str, data_folder: str = "data") -> str:
+    """The ``SHA256SUMS`` text of the data files as *staged* in a git repository.
+
+    For committing files that a running simulation keeps writing: stage them, write the
+    manifest from the staged blobs (not the working tree, which may already hold a newer
+    file), stage the manifest, commit. Same format as :func:`manifest_text`.
+
+    Raises
+    ------
+    subprocess.CalledProcessError
+        If ``repository`` is not a git repository.
+    """
+    import subprocess
+
+    repo = Path(repository)
+    listing = subprocess.run(
+        ["git", "ls-files", "-s", "--", data_folder],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    lines = []
+    for row in listing.splitlines():
+        meta, path = row.split("\t", 1)
+        relative = path[len(data_folder) + 1 :]
+        if relative in _NOT_LISTED or any(part.startswith(".") for part in relative.split("/")):
+            continue
+        blob = subprocess.run(
+            ["git", "cat-file", "blob", meta.split()[1]], cwd=repo, check=True, capture_output=True
+        ).stdout
+        lines.append((relative, hashlib.sha256(blob).hexdigest()))
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(lines))

@@ -217,3 +217,22 @@ def test_atomic_writers_replace_in_one_step_and_keep_the_usual_mode(tmp_path: Pa
     with np.load(arrays) as loaded:  # the old file is untouched, no temporary is left
         np.testing.assert_array_equal(loaded["x"], np.arange(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arrays.npz", "plain.txt", "sub"]
+
+
+def test_staged_manifest_follows_the_index_not_the_working_tree(tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "data" / "run").mkdir(parents=True)
+    (tmp_path / "data" / "run" / "chunk-0000.xtc").write_bytes(b"first")
+    (tmp_path / "data" / "README.md").write_text("not listed")
+    git("add", "data")
+    (tmp_path / "data" / "run" / "chunk-0000.xtc").write_bytes(b"changed after staging")
+    (tmp_path / "data" / "run" / "chunk-0001.xtc").write_bytes(b"not staged")
+    text = data.staged_manifest_text(tmp_path)
+    import hashlib
+
+    assert text == f"{hashlib.sha256(b'first').hexdigest()}  run/chunk-0000.xtc\n"
