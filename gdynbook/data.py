@@ -220,12 +220,8 @@ def staged_manifest_text(repository: Path | str, data_folder: str = "data") -> s
 
     For committing files that a running simulation keeps writing: stage them, write the
     manifest from the staged blobs (not the working tree, which may already hold a newer
-    file), stage the manifest, commit. Same format as :func:`manifest_text`.
-
-    Raises
-    ------
-    subprocess.CalledProcessError
-        If ``repository`` is not a git repository.
+    file), stage the manifest, commit. Same format as :func:`manifest_text`. A folder that
+    is not a git repository makes git fail (``subprocess.CalledProcessError``).
     """
     import subprocess
 

@@ -5,7 +5,8 @@ A learned Li⁺ "state" means something only if Li⁺ actually change state with
 These diagnostics ask that of the data themselves, before any network is trained:
 
 * :func:`li_chain` — which chain holds a Li⁺ (the one with most ether O in its first
-  shell) in every frame; :func:`durable_changes` counts changes that last;
+  shell) in every frame; :func:`~gdynbook.systems.peo_litfsi.runs.durable_changes`
+  counts changes that last;
 * :func:`between_ion_fraction` — how much of a per-frame Li⁺ quantity's variance lies
   *between* ions (a fixed label per ion) rather than within each ion's time series,
   beside :func:`switching_baseline`, what a label that truly switches with lifetime t
