@@ -729,7 +729,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     from gdynbook.jobs.own_data import predict_run, read_run_settings
 
     stored = read_run_settings(args.run_dir)
-    options = dict(stored.get("load_options", {}))
+    # read like the training files, but whole (the training's frame window is not theirs)
+    options = {k: v for k, v in stored.get("load_options", {}).items() if k != "frames"}
     if args.topology is not None:
         options["topology"] = args.topology
     if args.target is not None:

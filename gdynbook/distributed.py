@@ -75,6 +75,22 @@ def data_parallel(group: Any = None) -> Iterator[None]:
         _STATE.update(previous)
 
 
+def _all_reduce_(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """All-reduce ``tensor`` in place over the group; NCCL only takes CUDA tensors, so a
+    CPU tensor makes a round trip through the current GPU there."""
+    import torch.distributed as dist
+
+    reduce_op = dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX
+    group = _STATE["group"]
+    if dist.get_backend(group) == "nccl" and tensor.device.type != "cuda":
+        moved = tensor.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.all_reduce(moved, op=reduce_op, group=group)
+        tensor.copy_(moved.to(tensor.device))
+    else:
+        dist.all_reduce(tensor, op=reduce_op, group=group)
+    return tensor
+
+
 class _AllReduceSum(torch.autograd.Function):
     """Sum a tensor over processes; backward, sum the incoming gradients."""
 
@@ -82,19 +98,14 @@ class _AllReduceSum(torch.autograd.Function):
     def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:  # noqa: D102
         out = tensor.clone()
         if world_size() > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(out, op=dist.ReduceOp.SUM, group=_STATE["group"])
+            _all_reduce_(out)
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
         out = grad.clone()
-        size = world_size()
-        if size > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(out, op=dist.ReduceOp.SUM, group=_STATE["group"])
+        if world_size() > 1:
+            _all_reduce_(out)
         return out
 
 
@@ -202,6 +213,8 @@ def batch_norm(bn: torch.nn.BatchNorm1d, selected: torch.Tensor) -> torch.Tensor
     sums = all_reduce_sum(torch.cat([count, local.sum(0), (local**2).sum(0)]))
     channels = local.shape[-1]
     n = sums[0]
+    if float(n.detach()) == 0:  # no row anywhere: nothing to normalise or to learn from
+        return selected
     mean = sums[1 : 1 + channels] / n
     variance = (sums[1 + channels :] / n - mean**2).clamp_min(0.0)
     with torch.no_grad():
@@ -222,22 +235,17 @@ def sum_gradients(model: torch.nn.Module) -> None:
     """Sum every parameter's gradient over the processes (after ``backward``)."""
     if world_size() == 1:
         return
-    import torch.distributed as dist
-
     for parameter in model.parameters():
         if parameter.grad is not None:
-            dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM, group=_STATE["group"])
+            _all_reduce_(parameter.grad)
 
 
 def any_process(flag: bool) -> bool:
     """Whether ``flag`` is true on any process (for stop/skip decisions all must share)."""
     if world_size() == 1:
         return bool(flag)
-    import torch.distributed as dist
-
     value = torch.tensor([1.0 if flag else 0.0])
-    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_STATE["group"])
-    return bool(value.item() > 0)
+    return bool(_all_reduce_(value, op="max").item() > 0)
 
 
 __all__ = [

@@ -330,6 +330,13 @@ def fit(
             f"a batch of {batch_size} pairs cannot be shared by {world} processes: use at "
             f"least {2 * world} pairs per batch."
         )
+    if pairs_per_epoch is not None and pairs_per_epoch < 2 * world:
+        raise ValueError(
+            f"pairs_per_epoch={pairs_per_epoch} leaves no batch to train on: use at least "
+            f"{2 * world}."
+        )
+    n_targets = dataset.trajectories[0].n_targets
+    n_states = int(model.hyperparameters().get("n_states", 2))
     stages = schedule or [Stage(n_epochs=n_epochs, lr=lr, loss=loss)]
     history = History(lag_frames=lag_frames, seed=seed)
     best_score, best_state, since_best = -np.inf, None, 0
@@ -432,8 +439,8 @@ def fit(
                 while step * batch_size < len(epoch_items):
                     items = epoch_items[step * batch_size : (step + 1) * batch_size]
                     step += 1
-                    if len(items) < 2 * world:
-                        continue  # every process skips the same short last batch
+                    if len(items) < 2 * world or len(items) * n_targets <= n_states:
+                        continue  # every process skips the same too-short last batch
                     if world > 1:
                         items = items[rank::world]  # this process's share, no overlap
                     chi_0, chi_t = _joint_forward(
@@ -473,6 +480,7 @@ def fit(
                         save_state()
                         last_save = time.monotonic()
                     if stop.signal_number is not None:
+                        distributed.barrier()  # the checkpoint is whole before anyone exits
                         bar.close()
                         raise TrainingInterrupted(
                             stop.signal_number, len(history.train_score), path
@@ -505,7 +513,10 @@ def fit(
                     history.stopped_early = stopped = True
                 save_state()
                 last_save = time.monotonic()
+                if world > 1 and distributed.any_process(stop.signal_number is not None):
+                    stop.signal_number = stop.signal_number or signal_module.SIGTERM
                 if stop.signal_number is not None:
+                    distributed.barrier()  # the checkpoint is whole before anyone exits
                     bar.close()
                     raise TrainingInterrupted(stop.signal_number, len(history.train_score), path)
                 if stopped:

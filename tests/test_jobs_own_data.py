@@ -357,9 +357,35 @@ def test_train_reads_only_the_selected_frames_and_graph_atoms(dimer_files, tmp_p
     assert full.target_index.max() < 15  # the last atom is a B (Cl): not a target
     assert config["frames"] == [200, 200] and config["time_step_ps"] == 2.0
     assert config["n_atoms"] == full.n_atoms - 1 and config["lag_frames"] == 5
-    # predict reads new files the same way
+    # predict reads new files with the same atoms and stride, but whole (the training's
+    # frame window is not theirs) unless --frames says otherwise
+    n_new = load_trajectory(dimer_files["dcd"][2], topology=dimer_files["pdb"],
+                            target="element Na", time_step_ps=1.0).n_frames
     assert main(["predict", str(run), dimer_files["dcd"][2], "--output",
                  str(tmp_path / "p")]) == 0
     with np.load(tmp_path / "p" / "memberships.npz") as stored_arrays:
+        assert stored_arrays["memberships_000"].shape[0] == len(range(0, n_new, 2))
+    assert main(["predict", str(run), dimer_files["dcd"][2], "--frames", "20:420",
+                 "--output", str(tmp_path / "q")]) == 0
+    with np.load(tmp_path / "q" / "memberships.npz") as stored_arrays:
         assert stored_arrays["memberships_000"].shape[0] == 200
     assert main([*args[:-1], str(tmp_path / "bad"), "--frames", "5:5"]) == 2
+
+
+def test_overwrite_removes_the_earlier_results_before_training(dimer_files, tmp_path, monkeypatch):
+    import gdynbook.jobs.own_data as own_data
+    from gdynbook.train import TrainingError
+
+    run = tmp_path / "run"
+    assert main(_train_command(dimer_files["npz"][:2], run, epochs=1)) == 0
+    assert (run / "model.pt").exists() and (run / "predictions.npz").exists()
+
+    def diverges(*args, **kwargs):
+        raise TrainingError("the VAMP2 loss became nan in epoch 1: lower the learning rate")
+
+    monkeypatch.setattr(own_data, "train_seeded", diverges)
+    assert main([*_train_command(dimer_files["npz"][:2], run, epochs=1), "--overwrite",
+                 "--n-states", "3"]) == 2
+    # the old model and predictions do not outlive the settings that replaced them
+    assert not (run / "model.pt").exists() and not (run / "predictions.npz").exists()
+    assert json.loads((run / "run.json").read_text())["n_states"] == 3

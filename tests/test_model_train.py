@@ -227,3 +227,15 @@ def test_coordinate_features() -> None:
     np.testing.assert_allclose(periodic[..., :3] ** 2 + periodic[..., 3:] ** 2, 1.0, rtol=1e-6)
     cartesian = CoordinateVAMPNet(encoding="cartesian").prepare([traj])[0]
     np.testing.assert_allclose(cartesian[:, 0], traj.wrap().coords[:, 0], rtol=1e-5)
+
+
+def test_a_last_batch_with_fewer_samples_than_states_is_skipped(hopping) -> None:
+    traj, _ = hopping
+    # 269 training pairs in batches of 266: the last batch has 3 pairs of one target,
+    # fewer samples than the 4 states; it is skipped instead of stopping training
+    history = fit(small_model(n_states=4), [traj[:300]], lag_frames=1, n_epochs=1,
+                  batch_size=266, progress=False)
+    assert len(history.train_score) == 1 and np.isfinite(history.train_score[0])
+    with pytest.raises(ValueError, match="pairs_per_epoch"):
+        fit(small_model(), [traj[:300]], lag_frames=1, n_epochs=1, pairs_per_epoch=1,
+            progress=False)

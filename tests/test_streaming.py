@@ -145,3 +145,15 @@ def test_ase_refuses_a_non_periodic_file_and_names_the_missing_extra(tmp_path, m
     monkeypatch.setitem(sys.modules, "ase", None)
     with pytest.raises(TrajectoryError, match=r"pip install 'gdynbook\[ase\]'"):
         load_trajectory(tmp_path / "open.extxyz", target="element Li", time_step_ps=1.0)
+
+
+def test_late_float32_xtc_times_are_accepted(dimer_run, tmp_path: Path) -> None:
+    """XTC keeps times in float32: at 1e5 ps, 0.1 ps steps round to 0.094–0.102 ps."""
+    md = dimer_run.to_mdtraj()[:60]
+    md.time = 1.0e5 + np.arange(md.n_frames) * 0.1
+    md[:30].save_xtc(str(tmp_path / "a.xtc"))
+    md[30:].save_xtc(str(tmp_path / "b.xtc"))
+    md[0].save_pdb(str(tmp_path / "top.pdb"))
+    traj = load_trajectory([tmp_path / "a.xtc", tmp_path / "b.xtc"],
+                           topology=tmp_path / "top.pdb", target="element Na")
+    assert traj.n_frames == 60 and traj.time_step_ps == pytest.approx(0.1, rel=1e-3)

@@ -219,6 +219,9 @@ def train_run(
     lead = distributed.rank() == 0  # with several processes one writes
     created = not out.exists()
     if not resume and lead:
+        # an earlier run's results must not outlive its settings (--overwrite)
+        for name in (CHECKPOINT, SIMPLEX, PREDICTIONS, CONFIG, SUMMARY, TRAINING_STATE):
+            (out / name).unlink(missing_ok=True)
         write_json(out / RUN_SETTINGS, stored)
     try:
         model, history = train_seeded(
@@ -375,7 +378,9 @@ def predict_run(
     for name in (CHECKPOINT, SIMPLEX):
         if not (run / name).is_file():
             raise FileNotFoundError(f"{run / name} is missing: the run has not finished training.")
-    options = stored.get("load_options", {})
+    # new files are read like the training files (targets, atoms, stride), but whole:
+    # the training's frame window does not apply to them
+    options = {k: v for k, v in stored.get("load_options", {}).items() if k != "frames"}
     loaded: list[Trajectory] = []
     names: list[str] = []
     for item in trajectories:
