@@ -32,9 +32,17 @@ from gdynbook.config import cache_dir
 
 def _update(digest: Any, value: Any) -> None:
     if isinstance(value, np.ndarray):
-        array = np.ascontiguousarray(value)
-        digest.update(f"ndarray:{array.dtype.str}:{array.shape}".encode())
-        digest.update(array.tobytes())
+        shape = value.shape if value.ndim else (1,)  # as numpy.ascontiguousarray sees it
+        digest.update(f"ndarray:{value.dtype.str}:{shape}".encode())
+        # block by block along the first axis: the same bytes as value.tobytes(), without
+        # a copy of the whole array (coordinates may be a memory map of many GB)
+        if value.ndim == 0 or value.shape[0] == 0:
+            digest.update(np.ascontiguousarray(value).tobytes())
+        else:
+            row_bytes = max(1, value[0].nbytes)
+            step = max(1, (1 << 24) // row_bytes)
+            for start in range(0, value.shape[0], step):
+                digest.update(memoryview(np.ascontiguousarray(value[start : start + step])))
     elif isinstance(value, Mapping):
         digest.update(b"mapping:")
         for key in sorted(value):

@@ -64,11 +64,17 @@ def _as_float_array(name: str, value: Any) -> np.ndarray:
     ):
         raise TrajectoryError(f"{name} must be numeric, got dtype {array.dtype}.")
     if array.dtype != np.float32:
-        array = array.astype(np.float64)
+        array = array.astype(np.float64, copy=False)  # a float64 memory map stays one
     return array
 
 
 def _check_finite(name: str, array: np.ndarray, fix: str) -> None:
+    # frame blocks: no full-size boolean array for a long trajectory
+    step = max(1, (1 << 24) // max(1, array[0].size if array.ndim else 1))
+    if array.ndim and all(
+        np.isfinite(array[start : start + step]).all() for start in range(0, len(array), step)
+    ):
+        return
     bad = ~np.isfinite(array)
     if bad.any():
         frames = np.unique(np.nonzero(bad)[0])

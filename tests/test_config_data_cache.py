@@ -236,3 +236,26 @@ def test_staged_manifest_follows_the_index_not_the_working_tree(tmp_path: Path) 
     import hashlib
 
     assert text == f"{hashlib.sha256(b'first').hexdigest()}  run/chunk-0000.xtc\n"
+
+
+def test_cache_key_hashes_large_arrays_in_blocks_to_the_same_digest(tmp_path) -> None:
+    """Block-wise hashing gives exactly the digest of hashing the whole array's bytes, for
+    arrays, non-contiguous views and memory maps alike."""
+    import hashlib
+
+    from gdynbook import __version__
+    from gdynbook.cache import cache_key
+
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(3000, 900, 3))  # > 16 MiB: several blocks
+    view = big[::2, ::3]
+    path = tmp_path / "a.npy"
+    np.save(path, big)
+    mapped = np.load(path, mmap_mode="r")
+    for array in (big, view, mapped, big[:0], np.full((), 3.0)):
+        contiguous = np.ascontiguousarray(array)
+        digest = hashlib.sha256()
+        digest.update(f"gdynbook-{__version__}".encode())
+        digest.update(f"ndarray:{contiguous.dtype.str}:{contiguous.shape}".encode())
+        digest.update(contiguous.tobytes())
+        assert cache_key(array) == digest.hexdigest()[:32]
