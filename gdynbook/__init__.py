@@ -23,6 +23,7 @@ _SUBMODULES = {
     "data",
     "dataset",
     "distributed",
+    "graph_store",
     "graphs",
     "jobs",
     "koopman",

@@ -8,9 +8,10 @@ Every file gdynbook writes goes through :func:`atomic_path` (a temporary file in
 same folder, renamed into place when the block ends): an interrupted or failed write
 never leaves a half-written file and never corrupts the one it replaces. The helpers
 :func:`atomic_write_bytes`, :func:`atomic_write_json`, :func:`atomic_savez`,
-:func:`atomic_torch_save` and :func:`atomic_savefig` cover the formats we write; a test
-keeps every other module from calling ``os.replace``, ``json.dump``, ``np.savez``,
-``torch.save`` or ``savefig`` itself.
+:func:`atomic_torch_save`, :func:`atomic_savefig` and :func:`atomic_array_directory` (a
+folder of ``.npy`` files, renamed into place whole) cover the formats we write; a test
+keeps every other module from calling ``os.replace``, ``json.dump``, ``np.save``,
+``np.savez``, ``torch.save`` or ``savefig`` itself.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -182,4 +184,36 @@ def atomic_savefig(figure: Any, path: str | os.PathLike[str], **kwargs: Any) -> 
     options.setdefault("format", target.suffix.lstrip(".") or None)
     with atomic_path(target) as tmp:
         figure.savefig(tmp, **options)
+    return target
+
+
+def atomic_array_directory(
+    path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
+) -> Path:
+    """Write ``arrays`` as uncompressed ``NAME.npy`` files and ``meta`` as ``meta.json``
+    into the folder ``path``, which appears whole or not at all.
+
+    The files are written into a temporary folder beside ``path`` that is renamed into
+    place at the end. ``.npy`` files can be opened as memory maps
+    (``numpy.load(..., mmap_mode="r")``). If another process created ``path`` first (the
+    same content, as the name is a cache key), its folder is kept and ours discarded.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        for name, values in arrays.items():
+            with open(tmp / f"{name}.npy", "wb") as stream:
+                np.lib.format.write_array(stream, np.ascontiguousarray(values))
+        (tmp / "meta.json").write_text(json.dumps(dict(meta), indent=2) + "\n")
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "meta.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process wrote it first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return target

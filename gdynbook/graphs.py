@@ -262,6 +262,30 @@ class FrameGraphs:
             "hops": self.hops[rows],
         }
 
+    def gather(self, frames: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The nodes of ``frames`` (in that order), rows copied out of the store.
+
+        Returns
+        -------
+        counts : numpy.ndarray of int64, shape (len(frames),)
+            Nodes per frame; frame k's rows follow frame k − 1's.
+        rows : dict
+            ``node_atom``, ``nbr_index`` (local to each frame), ``nbr_distance``,
+            ``nbr_mask`` and ``hops`` of those nodes.
+        """
+        frames = np.asarray(frames, dtype=np.int64)
+        begin, end = self.node_offsets[frames], self.node_offsets[frames + 1]
+        counts = (end - begin).astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rows = np.repeat(begin - starts, counts) + np.arange(int(counts.sum()))
+        return counts, {
+            "node_atom": np.asarray(self.node_atom[rows]),
+            "nbr_index": np.asarray(self.nbr_index[rows]),
+            "nbr_distance": np.asarray(self.nbr_distance[rows]),
+            "nbr_mask": np.asarray(self.nbr_mask[rows]),
+            "hops": np.asarray(self.hops[rows]),
+        }
+
     def save(self, path: str) -> None:
         from gdynbook.cache import atomic_savez
 
@@ -532,6 +556,95 @@ def _expand_from_targets(
 _SMALL_CELL_LIMIT = 2_000
 
 
+def graph_arrays(
+    coords: np.ndarray,
+    lattices: np.ndarray,
+    targets: np.ndarray,
+    candidates: np.ndarray,
+    n_atoms: int,
+    n_neighbors: int,
+    cutoff: float,
+    n_conv: int,
+    min_neighbors: int = 1,
+    first_frame: int = 0,
+    on_frames: Callable[[int], object] | None = None,
+) -> dict[str, np.ndarray]:
+    """The flat graph arrays of a block of frames (the fields of :class:`FrameGraphs`).
+
+    Parameters
+    ----------
+    coords : numpy.ndarray, shape (n_frames, n_atoms, 3)
+        Coordinates of the block, Å (a memory map is read a few frames at a time).
+    lattices : numpy.ndarray, shape (n_frames, 3, 3)
+        Lattice vectors (rows) per frame, Å.
+    targets, candidates : numpy.ndarray of int
+        Target atoms, and the atoms allowed as nodes (sorted, unique, with the targets).
+    n_atoms, n_neighbors, cutoff, n_conv, min_neighbors
+        As in :func:`build_graphs`.
+    first_frame : int
+        Index of the block's first frame in its trajectory (for error messages).
+    on_frames : callable, optional
+        Called with the number of frames done after each step (a progress bar's update).
+
+    Returns
+    -------
+    dict
+        ``node_offsets``, ``node_atom``, ``nbr_index``, ``nbr_distance``, ``nbr_mask``,
+        ``hops`` for the block's frames.
+    """
+    n_frames = coords.shape[0]
+    parts = []  # per step: (n_nodes per frame, node_atom, rows..., hops)
+    fixed_cell = bool(np.all(lattices == lattices[0]))
+    n_images = candidates.size * np.prod(2 * image_range(lattices[0], cutoff) + 1)
+    batched = fixed_cell and n_images <= _SMALL_CELL_LIMIT
+    batch_frames = max(1, int(4e6 // max(candidates.size * n_images, 1))) if batched else 1
+    for start in range(0, n_frames, batch_frames):
+        if batched:
+            lists = _small_cell_neighbors(
+                np.asarray(coords[start : start + batch_frames], dtype=np.float64),
+                np.asarray(lattices[0], dtype=np.float64),
+                candidates,
+                n_neighbors,
+                cutoff,
+            )
+            block = _assemble_batch(n_atoms, targets, candidates, *lists, n_conv)
+        else:
+            graph = _frame_graph(
+                np.asarray(coords[start], dtype=np.float64),
+                np.asarray(lattices[start], dtype=np.float64),
+                targets,
+                candidates,
+                n_neighbors,
+                cutoff,
+                n_conv,
+            )
+            block = (np.array([graph[0].size]), *graph)
+        n_nodes = block[0]
+        first_nodes = np.concatenate([[0], np.cumsum(n_nodes)[:-1]])
+        target_rows = (first_nodes[:, None] + np.arange(len(targets))[None, :]).ravel()
+        n_found = block[4][target_rows].sum(axis=1).reshape(len(n_nodes), len(targets))
+        if (n_found < min_neighbors).any():
+            frame, worst = np.unravel_index(np.argmin(n_found), n_found.shape)
+            raise GraphError(
+                f"frame {first_frame + start + frame}: target atom {targets[worst]} has "
+                f"{int(n_found[frame, worst])} neighbours within {cutoff} Å (at least "
+                f"{min_neighbors} needed). Increase the cutoff or check the coordinates "
+                "and the cell."
+            )
+        parts.append(block)
+        if on_frames is not None:
+            on_frames(len(n_nodes))
+    counts = np.concatenate([p[0] for p in parts])
+    return {
+        "node_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "node_atom": np.concatenate([p[1] for p in parts]),
+        "nbr_index": np.concatenate([p[2] for p in parts]),
+        "nbr_distance": np.concatenate([p[3] for p in parts]),
+        "nbr_mask": np.concatenate([p[4] for p in parts]),
+        "hops": np.concatenate([p[5] for p in parts]),
+    }
+
+
 def build_graphs(
     traj: Trajectory,
     n_neighbors: int = 20,
@@ -592,61 +705,27 @@ def build_graphs(
             path.unlink(missing_ok=True)
     from tqdm.auto import tqdm
 
-    parts = []  # per block of frames: (n_nodes per frame, node_atom, rows..., hops)
-    fixed_cell = bool(np.all(traj.lattices == traj.lattices[0]))
-    n_images = candidates.size * np.prod(2 * image_range(traj.lattices[0], cutoff) + 1)
-    batched = fixed_cell and n_images <= _SMALL_CELL_LIMIT
-    batch_frames = max(1, int(4e6 // max(candidates.size * n_images, 1))) if batched else 1
     bar = tqdm(
         total=traj.n_frames,
         desc="neighbour graphs",
         unit="frame",
         disable=not progress or traj.n_frames < 50,
     )
-    for start in range(0, traj.n_frames, batch_frames):
-        if batched:
-            lists = _small_cell_neighbors(
-                traj.coords[start : start + batch_frames],
-                traj.lattices[0],
-                candidates,
-                n_neighbors,
-                cutoff,
-            )
-            block = _assemble_batch(traj.n_atoms, targets, candidates, *lists, n_conv)
-        else:
-            graph = _frame_graph(
-                traj.coords[start],
-                traj.lattices[start],
-                targets,
-                candidates,
-                n_neighbors,
-                cutoff,
-                n_conv,
-            )
-            block = (np.array([graph[0].size]), *graph)
-        n_nodes = block[0]
-        first_nodes = np.concatenate([[0], np.cumsum(n_nodes)[:-1]])
-        target_rows = (first_nodes[:, None] + np.arange(len(targets))[None, :]).ravel()
-        n_found = block[4][target_rows].sum(axis=1).reshape(len(n_nodes), len(targets))
-        if (n_found < min_neighbors).any():
-            frame, worst = np.unravel_index(np.argmin(n_found), n_found.shape)
-            raise GraphError(
-                f"frame {start + frame}: target atom {targets[worst]} has "
-                f"{int(n_found[frame, worst])} neighbours within {cutoff} Å (at least "
-                f"{min_neighbors} needed). Increase the cutoff or check the coordinates "
-                "and the cell."
-            )
-        parts.append(block)
-        bar.update(len(n_nodes))
+    arrays = graph_arrays(
+        traj.coords,
+        traj.lattices,
+        targets,
+        candidates,
+        traj.n_atoms,
+        n_neighbors,
+        cutoff,
+        n_conv,
+        min_neighbors,
+        on_frames=bar.update,
+    )
     bar.close()
-    counts = np.concatenate([p[0] for p in parts])
     graphs = FrameGraphs(
-        node_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        node_atom=np.concatenate([p[1] for p in parts]),
-        nbr_index=np.concatenate([p[2] for p in parts]),
-        nbr_distance=np.concatenate([p[3] for p in parts]),
-        nbr_mask=np.concatenate([p[4] for p in parts]),
-        hops=np.concatenate([p[5] for p in parts]),
+        **arrays,
         atom_types=traj.atom_types.copy(),
         n_targets=int(targets.size),
         n_conv=int(n_conv),

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gdynbook.graphs import FrameGraphs, GaussianDistance, build_graphs
+from gdynbook.graph_store import ChunkedGraphs, build_graph_store
+from gdynbook.graphs import GaussianDistance
 from gdynbook.trajectory import Trajectory
 
 
@@ -46,8 +47,9 @@ class Encoder(Protocol):
     probabilities, shape (frames, n_targets, n_states), and knows how to turn
     trajectories into its own inputs:
 
-    * ``prepare(trajectories, progress)`` — per-trajectory input stores (graphs,
-      features), computed once before training;
+    * ``prepare(trajectories, progress, workers)`` — per-trajectory input stores
+      (graphs, features), computed once before training (``workers`` processes may help;
+      a store must pickle cheaply, as data-loader workers receive it);
     * ``collate(stores, items)`` — the batch for ``items``, an (n, 2) array of
       (trajectory index, frame index);
     * ``hyperparameters()`` — keyword arguments that rebuild the same architecture
@@ -57,7 +59,9 @@ class Encoder(Protocol):
     Register a new encoder class with :func:`register_encoder` so checkpoints of it load.
     """
 
-    def prepare(self, trajectories: list[Trajectory], progress: bool = True) -> list[Any]: ...
+    def prepare(
+        self, trajectories: list[Trajectory], progress: bool = True, workers: int = 0
+    ) -> list[Any]: ...
 
     def collate(self, stores: list[Any], items: np.ndarray) -> Any: ...
 
@@ -134,25 +138,28 @@ class GraphBatch:
         return int(self.target_nodes.shape[0])
 
 
-def collate_graphs(stores: list[FrameGraphs], items: np.ndarray) -> GraphBatch:
-    """Join the graphs of (trajectory, frame) ``items`` (shape (B, 2)) into one batch."""
+def collate_graphs(stores: list[Any], items: np.ndarray) -> GraphBatch:
+    """Join the graphs of (trajectory, frame) ``items`` (shape (B, 2)) into one batch.
+
+    ``stores`` hold each trajectory's graphs: :class:`~gdynbook.graphs.FrameGraphs` in
+    memory or :class:`~gdynbook.graph_store.ChunkedGraphs` on disk (anything with
+    ``gather``, ``atom_types`` and ``n_targets``).
+    """
     items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
     atom_types, nbr_index, nbr_distance, nbr_mask, hops, starts = [], [], [], [], [], []
     offset = 0
     for store_index in np.unique(items[:, 0]):
         store = stores[store_index]
-        frames = items[items[:, 0] == store_index, 1]
-        begin, end = store.node_offsets[frames], store.node_offsets[frames + 1]
-        counts = end - begin
+        positions = np.flatnonzero(items[:, 0] == store_index)
+        counts, rows = store.gather(items[positions, 1])
         new_begin = offset + np.concatenate([[0], np.cumsum(counts)[:-1]])
-        rows = np.repeat(begin - new_begin, counts) + np.arange(offset, offset + counts.sum())
         shift = np.repeat(new_begin, counts)
-        atom_types.append(store.atom_types[store.node_atom[rows]])
-        nbr_index.append(store.nbr_index[rows].astype(np.int64) + shift[:, None])
-        nbr_distance.append(store.nbr_distance[rows])
-        nbr_mask.append(store.nbr_mask[rows])
-        hops.append(store.hops[rows])
-        starts.append((np.flatnonzero(items[:, 0] == store_index), new_begin))
+        atom_types.append(store.atom_types[rows["node_atom"]])
+        nbr_index.append(rows["nbr_index"].astype(np.int64) + shift[:, None])
+        nbr_distance.append(rows["nbr_distance"])
+        nbr_mask.append(rows["nbr_mask"])
+        hops.append(rows["hops"])
+        starts.append((positions, new_begin))
         offset += int(counts.sum())
     n_targets = stores[int(items[0, 0])].n_targets
     target_nodes = np.zeros((items.shape[0], n_targets), dtype=np.int64)
@@ -440,8 +447,15 @@ class GDyNet(nn.Module):
         self._backend = value
 
     # -- data ---------------------------------------------------------------------------
-    def prepare(self, trajectories: list[Trajectory], progress: bool = True) -> list[FrameGraphs]:
-        """Neighbour graphs of every frame of every trajectory (cached)."""
+    def prepare(
+        self, trajectories: list[Trajectory], progress: bool = True, workers: int = 0
+    ) -> list[ChunkedGraphs]:
+        """Neighbour graphs of every frame of every trajectory, on disk in the cache.
+
+        Built once per chunk of frames (by ``workers`` processes when > 1) and read
+        lazily: memory does not grow with the number of frames
+        (:mod:`gdynbook.graph_store`).
+        """
         stores = []
         for traj in trajectories:
             selection = None
@@ -455,19 +469,20 @@ class GDyNet(nn.Module):
                         f"has {traj.n_atoms} atoms."
                     )
             stores.append(
-                build_graphs(
+                build_graph_store(
                     traj,
                     self.config.n_neighbors,
                     self.config.cutoff,
                     self.config.n_conv,
                     node_selection=selection,
                     progress=progress,
+                    workers=workers,
                 )
             )
         return stores
 
     @staticmethod
-    def collate(stores: list[FrameGraphs], items: np.ndarray) -> GraphBatch:
+    def collate(stores: list[ChunkedGraphs], items: np.ndarray) -> GraphBatch:
         return collate_graphs(stores, items)
 
     # -- forward ------------------------------------------------------------------------
@@ -545,8 +560,11 @@ class CoordinateVAMPNet(nn.Module):
         layers.append(nn.Linear(width, n_states))
         self.net = nn.Sequential(*layers)
 
-    def prepare(self, trajectories: list[Trajectory], progress: bool = True) -> list[np.ndarray]:
-        """Per-frame input features of the targets, (frames, n_targets, 6 or 3)."""
+    def prepare(
+        self, trajectories: list[Trajectory], progress: bool = True, workers: int = 0
+    ) -> list[np.ndarray]:
+        """Per-frame input features of the targets, (frames, n_targets, 6 or 3), in memory
+        (``workers`` is accepted for the contract and unused)."""
         out = []
         for traj in trajectories:
             frac = traj.fractional_coords()[:, traj.target_index]

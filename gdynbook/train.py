@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,10 +107,62 @@ def _joint_forward(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward t and t+τ frames as one batch; return (samples, n_states) for each half."""
     batch = model.collate(stores, np.concatenate([items_0, items_t]))
+    return _forward_pairs(model, batch, items_0.shape[0], device)
+
+
+def _forward_pairs(
+    model: torch.nn.Module, batch: Any, n_pairs: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model on a collated batch of ``n_pairs`` t-frames then their t+τ frames."""
     out = model(_to_device(batch, device))  # (2B, n_targets, n_states)
-    b = items_0.shape[0]
     n_states = out.shape[-1]
-    return out[:b].reshape(-1, n_states), out[b:].reshape(-1, n_states)
+    return out[:n_pairs].reshape(-1, n_states), out[n_pairs:].reshape(-1, n_states)
+
+
+class PairBatches(torch.utils.data.Dataset):
+    """Collated batches of time-lagged pairs, for a :class:`torch.utils.data.DataLoader`.
+
+    Indexed by an (n, 2) array of (trajectory, frame) items: returns the batch of those
+    frames followed by the frames ``lag_frames`` later. The batch order is chosen in the
+    main process (the sampler yields the item arrays); workers only read and collate.
+    The stores travel to workers as they pickle — graphs on disk
+    (:class:`~gdynbook.graph_store.ChunkedGraphs`) as folder names, opened there.
+    """
+
+    def __init__(self, collate: Any, stores: list, lag_frames: int) -> None:
+        self.collate = collate
+        self.stores = stores
+        self.lag_frames = lag_frames
+
+    def __getitem__(self, items: np.ndarray) -> Any:
+        return self.collate(self.stores, np.concatenate([items, _shift(items, self.lag_frames)]))
+
+
+def _loaded_batches(
+    model: torch.nn.Module,
+    stores: list,
+    lag_frames: int,
+    steps: list[tuple[int, np.ndarray]],
+    workers: int,
+) -> Iterator[tuple[int, np.ndarray, Any]]:
+    """(step, items, collated batch) for ``steps``, collated here or by ``workers``."""
+    if workers <= 0:
+        for step, items in steps:
+            yield (
+                step,
+                items,
+                model.collate(stores, np.concatenate([items, _shift(items, lag_frames)])),
+            )
+        return
+    loader = torch.utils.data.DataLoader(
+        PairBatches(model.collate, stores, lag_frames),
+        batch_size=None,  # each sampled element is already a batch of items
+        sampler=[items for _, items in steps],
+        num_workers=workers,
+        prefetch_factor=4,
+    )
+    for (step, items), batch in zip(steps, loader, strict=True):
+        yield step, items, batch
 
 
 def _shift(items: np.ndarray, lag_frames: int) -> np.ndarray:
@@ -248,6 +301,7 @@ def fit(
     resume: bool = False,
     handle_signals: bool = False,
     on_step: Any = None,
+    workers: int = 0,
 ) -> History:
     """Train ``model`` (a GDyNet or CoordinateVAMPNet) with the VAMP loss.
 
@@ -291,6 +345,10 @@ def fit(
         :class:`TrainingInterrupted`; a second signal interrupts at once.
     on_step : callable, optional
         Called as ``on_step(epoch, step, loss)`` after every optimiser step.
+    workers : int
+        Worker processes that build the graphs and collate batches (a
+        :class:`torch.utils.data.DataLoader`); 0: all in this process. The result does
+        not depend on it.
 
     Returns
     -------
@@ -320,7 +378,9 @@ def fit(
     rng = np.random.default_rng(seed)
     device = resolve_device(device)
     model.to(device)
-    stores = model.prepare(dataset.trajectories, progress=progress)
+    if workers < 0:
+        raise ValueError(f"workers must be ≥ 0, got {workers}.")
+    stores = model.prepare(dataset.trajectories, progress=progress, workers=workers)
     train_pairs = dataset.pairs("train", lag_frames)
     validation_pairs = dataset.pairs("validation", lag_frames)
     if batch_size > len(train_pairs):
@@ -436,16 +496,20 @@ def fit(
                         epoch_pairs = train_pairs[chosen]
                     epoch_items = epoch_pairs[rng.permutation(len(epoch_pairs))]
                     step, epoch_scores = 0, []
-                while step * batch_size < len(epoch_items):
-                    items = epoch_items[step * batch_size : (step + 1) * batch_size]
-                    step += 1
+                # the remaining steps of this epoch (a resumed epoch starts mid-way);
+                # every process skips the same too-short last batch
+                steps = []
+                for index in range(step, -(-len(epoch_items) // batch_size)):
+                    items = epoch_items[index * batch_size : (index + 1) * batch_size]
                     if len(items) < 2 * world or len(items) * n_targets <= n_states:
-                        continue  # every process skips the same too-short last batch
-                    if world > 1:
-                        items = items[rank::world]  # this process's share, no overlap
-                    chi_0, chi_t = _joint_forward(
-                        model, stores, items, _shift(items, lag_frames), device
-                    )
+                        continue
+                    steps.append((index + 1, items[rank::world] if world > 1 else items))
+                if not steps:
+                    step = -(-len(epoch_items) // batch_size)
+                for step, items, batch in _loaded_batches(
+                    model, stores, lag_frames, steps, workers
+                ):
+                    chi_0, chi_t = _forward_pairs(model, batch, len(items), device)
                     value = -distributed.vamp_score(
                         chi_0, chi_t, method=stage.loss, epsilon=epsilon
                     )

@@ -143,7 +143,9 @@ def direct_writes(path: Path) -> list[tuple[int, str]]:
         hit = (
             (attribute == "replace" and owner_name == "os")
             or (attribute == "dump" and owner_name == "json")
-            or (attribute in ("savez", "savez_compressed") and owner_name in ("np", "numpy"))
+            or (
+                attribute in ("save", "savez", "savez_compressed") and owner_name in ("np", "numpy")
+            )
             or (attribute == "save" and owner_name == "torch")
             or attribute in ("savefig", "write_text", "write_bytes")
         )
