@@ -23,6 +23,7 @@ _SUBMODULES = {
     "data",
     "dataset",
     "distributed",
+    "estimators",
     "graph_store",
     "graphs",
     "jobs",
