@@ -511,6 +511,13 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="also checkpoint within an epoch after this many minutes, > 0",
     )
+    parser.add_argument(
+        "--workers",
+        type=bounded(int, 0),
+        default=0,
+        help="processes that build the graphs and load batches, ≥ 0 (0: none; the result "
+        "does not depend on it)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--output",
@@ -676,6 +683,7 @@ def _run_train(args: argparse.Namespace) -> int:
             handle_signals=True,
             checkpoint_every_s=args.checkpoint_minutes * 60.0,
             progress=not args.no_progress and distributed.rank() == 0,
+            workers=args.workers,
         )
         distributed.barrier()
         lead = distributed.rank() == 0

@@ -1012,7 +1012,10 @@ def _assemble(
             kept_coords, kept_lattices, _ = piece.selected
         else:
             keep = np.flatnonzero(selection.mask(offset, piece.n_frames))
-            kept_coords = np.asarray(piece.coords[keep] if keep.size else piece.coords[:0])
+            # the kept frames are every stride-th of a range: a slice, so a memory map
+            # stays one (a view, nothing read) instead of being copied whole
+            frames = slice(keep[0], keep[-1] + 1, selection.stride) if keep.size else slice(0, 0)
+            kept_coords = np.asarray(piece.coords[frames])
             if piece.atom_index is not None and kept_coords.shape[1] != piece.atom_types.size:
                 kept_coords = kept_coords[:, piece.atom_index]
             kept_lattices = piece.lattices[keep]
@@ -1020,7 +1023,7 @@ def _assemble(
         lattices.append(kept_lattices)
         offset += piece.n_frames
     total = offset
-    coords_all = np.concatenate(coords, axis=0)
+    coords_all = coords[0] if len(coords) == 1 else np.concatenate(coords, axis=0)
     if coords_all.shape[0] == 0:
         raise TrajectoryError(
             f"frames=({selection.start}, {selection.stop}) with stride {selection.stride} "

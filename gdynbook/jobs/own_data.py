@@ -120,6 +120,7 @@ def train_run(
     handle_signals: bool = False,
     checkpoint_every_s: float | None = 600.0,
     progress: bool = True,
+    workers: int = 0,
 ) -> dict[str, Any]:
     """Train a GDyNet on ``trajectories`` and write the run directory.
 
@@ -150,6 +151,9 @@ def train_run(
         Continue from ``RUN_DIR/training-state.pt`` (refused if data or settings differ).
     handle_signals : bool
         Stop cleanly on SIGINT/SIGTERM (see :func:`gdynbook.train.fit`).
+    workers : int
+        Processes that build the graphs and collate batches (0: none); the result does
+        not depend on it.
     Other parameters
         As in :class:`~gdynbook.model.GDyNetConfig` and :func:`~gdynbook.train.fit`.
 
@@ -215,7 +219,7 @@ def train_run(
             )
     # the graphs are built (and cached) before anything is written: a system the graph
     # builder refuses leaves no run directory behind
-    GDyNet(encoder, backend=backend).prepare(runs, progress=progress)
+    GDyNet(encoder, backend=backend).prepare(runs, progress=progress, workers=workers)
     lead = distributed.rank() == 0  # with several processes one writes
     created = not out.exists()
     if not resume and lead:
@@ -236,6 +240,7 @@ def train_run(
             checkpoint_every_s=checkpoint_every_s,
             resume=resume,
             handle_signals=handle_signals,
+            workers=workers,
         )
         probabilities = predict(model, runs, device=device, progress=progress)
     except (RuntimeError, MemoryError) as exc:
