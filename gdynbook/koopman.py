@@ -244,7 +244,12 @@ def estimate_koopman(
     lag_frames : int
         Lag τ in frames.
     reversible : bool
-        Symmetrise the correlations (detailed balance) before solving.
+        Symmetrise the correlations before solving: C₀₀ → (C₀₀ + C_ττ)/2 and
+        C₀τ → (C₀τ + Cτ₀)/2. This is the naive symmetrisation: right for equilibrium
+        data, biased towards the data's start distribution when the frames are out of
+        equilibrium (many short runs from a prepared start). There, use the
+        non-reversible estimate or :func:`gdynbook.estimators.reversible_transition_matrix`
+        (detailed balance as a constraint of the maximum likelihood).
     time_step_ps : float, optional
         Time between frames, ps, so that timescales come out in ps.
     warn : bool

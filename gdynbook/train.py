@@ -552,7 +552,9 @@ def fit(
                 history.train_score.append(float(np.mean(epoch_scores)))
                 history.stage.append(stage_index)
                 try:
-                    validation = evaluate(model, stores, validation_pairs, lag_frames, device)
+                    validation = evaluate(
+                        model, stores, validation_pairs, lag_frames, device, batch_size=batch_size
+                    )
                 except ValueError as exc:
                     raise TrainingError(
                         f"the model's outputs became NaN or infinite in epoch "

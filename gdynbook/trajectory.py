@@ -199,8 +199,7 @@ class Trajectory:
         self.target_index = targets
         self.time_step_ps = time_step
         if self.wrapped is None:
-            frac = self.fractional_coords()
-            self.wrapped = bool(np.all(frac >= -1e-6) and np.all(frac < 1.0 + 1e-6))
+            self.wrapped = self._inside_cell()
         else:
             self.wrapped = bool(self.wrapped)
 
@@ -269,6 +268,18 @@ class Trajectory:
         """
         inverse = np.linalg.inv(self.lattices)
         return np.einsum("fnj,fjk->fnk", self.coords.astype(np.float64), inverse)
+
+    def _inside_cell(self) -> bool:
+        """Whether every fractional coordinate lies in [0, 1) (to 10⁻⁶), frame block by
+        frame block: no full-size float64 copy of a long (memory-mapped) trajectory."""
+        inverse = np.linalg.inv(self.lattices)
+        step = max(1, (1 << 22) // max(1, self.coords[0].size))
+        for start in range(0, self.n_frames, step):
+            block = np.asarray(self.coords[start : start + step], dtype=np.float64)
+            frac = np.einsum("fnj,fjk->fnk", block, inverse[start : start + step])
+            if not (np.all(frac >= -1e-6) and np.all(frac < 1.0 + 1e-6)):
+                return False
+        return True
 
     def wrap(self) -> Trajectory:
         """Return a copy with every atom wrapped into the cell (fractional in [0, 1))."""

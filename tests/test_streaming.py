@@ -38,6 +38,11 @@ def test_npz_selection_equals_slicing(dimer_run, tmp_path: Path, compressed, sta
     np.testing.assert_array_equal(part.coords, coords)
     np.testing.assert_array_equal(part.lattices, lattices)
     assert part.time_step_ps == pytest.approx(full.time_step_ps * stride)
+    if not compressed:  # a view of the file's pages, nothing copied into memory
+        base = part.coords
+        while base.base is not None and not isinstance(base, np.memmap):
+            base = base.base
+        assert isinstance(base, np.memmap) and not part.coords.flags.owndata
     # atoms: keep the targets (Na) only; the targets are renumbered among the kept atoms
     sodium = np.flatnonzero(full.atom_types == 11)
     small = load_trajectory(path, frames=(start, stop), stride=stride, atoms=sodium.tolist(),
