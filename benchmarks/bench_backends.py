@@ -54,7 +54,8 @@ def main() -> None:
     length = (1650 / 0.084) ** (1 / 3)
     coords = rng.random((32, 1650, 3)) * length
     cases["random 1,650 atoms, 16 targets"] = Trajectory(
-        coords, np.eye(3) * length, np.full(1650, 8), np.arange(16), 1.0)
+        coords, np.eye(3) * length, np.full(1650, 8), np.arange(16), 1.0
+    )
     print(f"{'system':>32} {'torch ms':>9} {'dgl ms':>8} {'ratio':>6} {'torch/dgl peak mem':>19}")
     for name, traj in cases.items():
         torch.manual_seed(0)
@@ -66,8 +67,10 @@ def main() -> None:
         t_torch, m_torch = step_time(model, batch), peak_memory_mb(model, batch)
         model.backend = "dgl"
         t_dgl, m_dgl = step_time(model, batch), peak_memory_mb(model, batch)
-        print(f"{name:>32} {t_torch * 1e3:>9.1f} {t_dgl * 1e3:>8.1f} {t_torch / t_dgl:>6.2f} "
-              f"{m_torch / m_dgl:>19.2f}")
+        print(
+            f"{name:>32} {t_torch * 1e3:>9.1f} {t_dgl * 1e3:>8.1f} {t_torch / t_dgl:>6.2f} "
+            f"{m_torch / m_dgl:>19.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -55,13 +55,28 @@ def worker(files: list[str], out: str) -> None:
     n_pairs = len(dataset.pairs("train", 5))
     with distributed.data_parallel():
         start = time.perf_counter()
-        fit(model, dataset, lag_frames=5, n_epochs=EPOCHS, batch_size=BATCH, patience=None,
-            progress=False, device="cpu")
+        fit(
+            model,
+            dataset,
+            lag_frames=5,
+            n_epochs=EPOCHS,
+            batch_size=BATCH,
+            patience=None,
+            progress=False,
+            device="cpu",
+        )
         wall = time.perf_counter() - start
         rank, world = distributed.rank(), distributed.world_size()
     if rank == 0:
-        Path(out).write_text(json.dumps({"world": world, "pairs_per_s": EPOCHS * n_pairs / wall,
-                                         "all_reduce_share": spent[0] / wall}))
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "world": world,
+                    "pairs_per_s": EPOCHS * n_pairs / wall,
+                    "all_reduce_share": spent[0] / wall,
+                }
+            )
+        )
     if launched:
         import torch.distributed as dist
 
@@ -83,8 +98,16 @@ def main() -> None:
             command = [sys.executable, "-c", code]
         else:
             torchrun = str(Path(sys.executable).with_name("torchrun"))
-            command = [torchrun, "--standalone", "--nproc-per-node", "2", "--no-python",
-                       sys.executable, "-c", code]
+            command = [
+                torchrun,
+                "--standalone",
+                "--nproc-per-node",
+                "2",
+                "--no-python",
+                sys.executable,
+                "-c",
+                code,
+            ]
         subprocess.run(command, check=True, env=env, cwd=Path(__file__).resolve().parents[1])
         results[world] = json.loads(out.read_text())
     one, two = results[1], results[2]

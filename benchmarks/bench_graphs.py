@@ -43,8 +43,7 @@ def matscipy_style(coords: np.ndarray, length: float):
     from ase import Atoms
     from matscipy.neighbours import neighbour_list
 
-    atoms = Atoms("H" * len(coords), positions=np.mod(coords, length), cell=[length] * 3,
-                  pbc=True)
+    atoms = Atoms("H" * len(coords), positions=np.mod(coords, length), cell=[length] * 3, pbc=True)
     i, j, d = neighbour_list("ijd", atoms, CUTOFF)
     order = np.lexsort((d, i))
     return i[order], j[order], d[order]
@@ -67,8 +66,10 @@ def main() -> None:
     except ImportError:
         has_matscipy = False
     rng = np.random.default_rng(0)
-    print(f"{'atoms':>7} {'ours ms':>9} {'all cores':>10} {'original ms':>12} {'ratio':>7}"
-          f" {'all cores':>10}" + (f" {'matscipy ms':>12} {'ratio':>7}" if has_matscipy else ""))
+    print(
+        f"{'atoms':>7} {'ours ms':>9} {'all cores':>10} {'original ms':>12} {'ratio':>7}"
+        f" {'all cores':>10}" + (f" {'matscipy ms':>12} {'ratio':>7}" if has_matscipy else "")
+    )
     for n_atoms in (100, 1_650, 5_000, 20_000):
         length = (n_atoms / DENSITY) ** (1 / 3)
         coords = rng.random((n_atoms, 3)) * length
@@ -76,8 +77,10 @@ def main() -> None:
         ours = timed(lambda c=coords, lat=lattice: neighbor_lists(c, lat, M, CUTOFF, workers=1))
         threaded = timed(neighbor_lists, coords, lattice, M, CUTOFF)
         original = timed(original_style, coords, length, repeats=1)
-        line = (f"{n_atoms:>7} {ours * 1e3:>9.1f} {threaded * 1e3:>10.1f} "
-                f"{original * 1e3:>12.1f} {original / ours:>7.1f} {original / threaded:>10.1f}")
+        line = (
+            f"{n_atoms:>7} {ours * 1e3:>9.1f} {threaded * 1e3:>10.1f} "
+            f"{original * 1e3:>12.1f} {original / ours:>7.1f} {original / threaded:>10.1f}"
+        )
         if has_matscipy:
             other = timed(matscipy_style, coords, length)
             line += f" {other * 1e3:>12.1f} {other / ours:>7.1f}"
@@ -89,12 +92,17 @@ def main() -> None:
     base = np.array([[0.25, 0.25, 0.25], [0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
     coords = (base[None] + 0.02 * rng.normal(size=(n_frames, 5, 3))) * a
     traj = Trajectory(coords, np.eye(3) * a, [3, 16, 16, 16, 16], [0], 0.1)
-    per_frame = timed(
-        lambda: build_graphs(traj, M, CUTOFF, n_conv=3, progress=False, use_cache=False),
-        repeats=3,
-    ) / n_frames
-    print(f"toy cell: build_graphs {per_frame * 1e6:.0f} µs/frame "
-          f"({per_frame * 1e5:.0f} s per 10^5 frames)")
+    per_frame = (
+        timed(
+            lambda: build_graphs(traj, M, CUTOFF, n_conv=3, progress=False, use_cache=False),
+            repeats=3,
+        )
+        / n_frames
+    )
+    print(
+        f"toy cell: build_graphs {per_frame * 1e6:.0f} µs/frame "
+        f"({per_frame * 1e5:.0f} s per 10^5 frames)"
+    )
 
     # fixed number of targets, growing system: cost of the graphs the encoder needs
     # (only atoms within n_conv × cutoff of a target enter the search)
@@ -105,8 +113,10 @@ def main() -> None:
         coords = rng.random((3, n_atoms, 3)) * length
         traj = Trajectory(coords, np.eye(3) * length, np.full(n_atoms, 8), np.arange(16), 1.0)
         per_frame = min(
-            timed(lambda t=traj: build_graphs(t, M, CUTOFF, n_conv=1, progress=False,
-                                              use_cache=False)) / 3
+            timed(
+                lambda t=traj: build_graphs(t, M, CUTOFF, n_conv=1, progress=False, use_cache=False)
+            )
+            / 3
             for _ in range(1)
         )
         first = first or per_frame

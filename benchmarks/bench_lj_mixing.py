@@ -49,8 +49,9 @@ def main() -> None:
         system = create_system(box, hydrogen_mass=protocol.hydrogen_mass_amu, lj_mixing=mixing)
         system.setDefaultPeriodicBoxVectors(*state.getPeriodicBoxVectors())
         integrator = openmm.LangevinMiddleIntegrator(423, 1.0, 0.004)
-        context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"),
-                                 {"Threads": "1"})
+        context = openmm.Context(
+            system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"}
+        )
         context.setState(state)
         energy = context.getState(getEnergy=True, groups=groups).getPotentialEnergy()
         integrator.step(20)
@@ -61,8 +62,10 @@ def main() -> None:
     reference_energy, reference_time = results["exact"]
     print(f"{'mixing':>13} {'E_nonbonded kJ/mol':>19} {'dE vs exact':>12} {'time ratio':>10}")
     for mixing, (energy, seconds) in results.items():
-        print(f"{mixing:>13} {energy:>19.1f} {energy - reference_energy:>12.1f} "
-              f"{seconds / reference_time:>10.2f}")
+        print(
+            f"{mixing:>13} {energy:>19.1f} {energy - reference_energy:>12.1f} "
+            f"{seconds / reference_time:>10.2f}"
+        )
 
 
 if __name__ == "__main__":

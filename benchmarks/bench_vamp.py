@@ -40,10 +40,13 @@ def main() -> None:
             repeats = 20 if batch < 100_000 else 5
             ours = time_call(vamp_loss, logits, logits_t, repeats)
             # deeptime computes in the input dtype; give it float64 like ours
-            theirs = time_call(lambda x, y: vampnet_loss(x.double(), y.double()), logits,
-                               logits_t, repeats)
-            print(f"{batch:>8} {n_states:>6} {ours * 1e3:>12.2f} {theirs * 1e3:>12.2f} "
-                  f"{ours / theirs:>6.2f}")
+            theirs = time_call(
+                lambda x, y: vampnet_loss(x.double(), y.double()), logits, logits_t, repeats
+            )
+            print(
+                f"{batch:>8} {n_states:>6} {ours * 1e3:>12.2f} {theirs * 1e3:>12.2f} "
+                f"{ours / theirs:>6.2f}"
+            )
 
 
 if __name__ == "__main__":
