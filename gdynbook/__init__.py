@@ -29,6 +29,7 @@ _SUBMODULES = {
     "jobs",
     "koopman",
     "markov",
+    "nonequilibrium",
     "model",
     "plots",
     "selection",

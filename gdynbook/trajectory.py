@@ -1075,7 +1075,7 @@ def _keep_atoms(
 
 
 def _npz_memmap(path: Path, key: str) -> np.ndarray | None:
-    """A read-only memory map of one array of an uncompressed ``.npz`` (None if the
+    """A copy-on-write memory map of one array of an uncompressed ``.npz`` (None if the
     member is compressed or cannot be mapped)."""
     import struct
 
@@ -1097,8 +1097,10 @@ def _npz_memmap(path: Path, key: str) -> np.ndarray | None:
             offset = stream.tell()
         if dtype.hasobject:
             return None
+        # copy-on-write: the array is writeable like a loaded one, a write changes private
+        # pages of this process only (never the file), and untouched pages stay file pages
         return np.memmap(
-            path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran else "C"
+            path, dtype=dtype, mode="c", shape=shape, offset=offset, order="F" if fortran else "C"
         )
     except (KeyError, OSError, ValueError, zipfile.BadZipFile):
         return None

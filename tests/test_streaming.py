@@ -43,6 +43,11 @@ def test_npz_selection_equals_slicing(dimer_run, tmp_path: Path, compressed, sta
         while base.base is not None and not isinstance(base, np.memmap):
             base = base.base
         assert isinstance(base, np.memmap) and not part.coords.flags.owndata
+        # writeable like a loaded array, and a write never reaches the file
+        original = np.array(full.coords)
+        part.coords[0, 0, 0] += 1.0
+        np.testing.assert_array_equal(load_trajectory(path).coords, original)
+        np.testing.assert_array_equal(full.coords, original)
     # atoms: keep the targets (Na) only; the targets are renumbered among the kept atoms
     sodium = np.flatnonzero(full.atom_types == 11)
     small = load_trajectory(path, frames=(start, stop), stride=stride, atoms=sodium.tolist(),

@@ -141,12 +141,27 @@ class ToySimulation:
         return asdict(self)
 
 
-def simulate_toy(settings: ToySimulation | None = None, progress: bool = True) -> list[Trajectory]:
+def simulate_toy(
+    settings: ToySimulation | None = None,
+    progress: bool = True,
+    start_positions: np.ndarray | None = None,
+) -> list[Trajectory]:
     """Run independent Langevin replicas of the toy system (vectorised BAOAB).
 
     Each replica starts with the Li in a random tetrahedral hole and the S on their
-    sites, is equilibrated for ``equilibration_ps`` (not saved) and then saved every
-    ``frame_interval_ps``. The same seed gives the same frames.
+    sites (or at ``start_positions``), with velocities drawn afresh from the
+    Maxwell–Boltzmann distribution, is equilibrated for ``equilibration_ps`` (not
+    saved; 0 keeps the prepared start) and then saved every ``frame_interval_ps``. The
+    same seed gives the same frames.
+
+    Parameters
+    ----------
+    settings : ToySimulation
+    progress : bool
+        Show a progress bar.
+    start_positions : numpy.ndarray, shape (n_replicas, 5, 3), optional
+        Prepared starting positions, Å (Li first, then the 4 S), e.g. equilibrium frames
+        with the Li in an octahedral core (:func:`gdynbook.systems.toy_relaxation.core_frames`).
 
     Returns
     -------
@@ -163,9 +178,17 @@ def simulate_toy(settings: ToySimulation | None = None, progress: bool = True) -
     steps_per_frame = int(round(s.frame_interval_ps / dt))
     if abs(steps_per_frame * dt - s.frame_interval_ps) > 1e-9:
         raise ValueError("frame_interval_ps must be a whole number of time steps.")
-    positions = np.empty((s.n_replicas, 5, 3))
-    positions[:, 0] = TET_SITES[rng.integers(0, 8, s.n_replicas)] * a
-    positions[:, 1:] = FCC_SITES * a
+    if start_positions is None:
+        positions = np.empty((s.n_replicas, 5, 3))
+        positions[:, 0] = TET_SITES[rng.integers(0, 8, s.n_replicas)] * a
+        positions[:, 1:] = FCC_SITES * a
+    else:
+        positions = np.array(start_positions, dtype=np.float64)
+        if positions.shape != (s.n_replicas, 5, 3) or not np.isfinite(positions).all():
+            raise ValueError(
+                f"start_positions must be finite, shape (n_replicas, 5, 3) = "
+                f"({s.n_replicas}, 5, 3), got {positions.shape}."
+            )
     sigma_v = np.sqrt(kt * _ACCELERATION / masses)
     velocities = rng.normal(size=positions.shape) * sigma_v
     damping = np.exp(-s.friction_per_ps * dt)
