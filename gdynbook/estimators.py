@@ -68,7 +68,8 @@ def reversible_transition_matrix(
     ----------
     counts : numpy.ndarray, shape (n, n)
         Transition counts at one lag (soft counts allowed); the states must form one
-        connected set (every state reachable from every other through counted moves).
+        strongly connected set (every state reachable from every other along counted
+        moves).
     tolerance : float
         Stop when the stationary vector changes by less than this (max norm).
     max_iterations : int
@@ -86,8 +87,8 @@ def reversible_transition_matrix(
         For invalid counts, states not connected, or no convergence.
     """
     counts = _check_counts(counts)
+    _check_connected(counts)
     symmetric = counts + counts.T
-    _check_connected(symmetric)
     row_counts = counts.sum(axis=1)
     x = symmetric / symmetric.sum()
     stationary = x.sum(axis=1)
@@ -109,13 +110,16 @@ def reversible_transition_matrix(
     return x / stationary[:, None], stationary / stationary.sum()
 
 
-def _check_connected(symmetric: np.ndarray) -> None:
+def _check_connected(counts: np.ndarray) -> None:
+    """The counted moves must lead from every state to every other (one strongly
+    connected set); otherwise the maximum lies on the boundary (a state that is entered
+    but never left along counted moves takes all the weight) and is no estimate."""
     from scipy.sparse.csgraph import connected_components
 
-    n_sets, labels = connected_components(symmetric > 0, directed=False)
+    n_sets, labels = connected_components(counts > 0, directed=True, connection="strong")
     if n_sets > 1:
         raise EstimationError(
-            f"the states fall into {n_sets} sets with no counted move between them "
-            f"(labels {labels.tolist()}): a reversible model needs one connected set — "
-            "use more or longer trajectories, or model the sets separately."
+            f"the counted moves do not lead from every state to every other (strongly "
+            f"connected sets {labels.tolist()}): a reversible model needs transitions both "
+            "ways — use more or longer trajectories, or model the sets separately."
         )

@@ -7,8 +7,11 @@ equilibrium populations can be estimated
   describes where probability goes from each state, whatever put it there, so its
   stationary vector (left eigenvector, eigenvalue one) is the equilibrium's;
 * **reversibly, by maximum likelihood**: detailed balance imposed as a constraint on
-  the transition matrix fitted to the counts C = Σ χ(t)ᵀχ(t+τ)
-  (:func:`gdynbook.estimators.reversible_transition_matrix`);
+  the transition matrix fitted to counts (:func:`gdynbook.estimators.reversible_transition_matrix`).
+  With soft memberships the raw counts C = Σ χ(t)ᵀχ(t+τ) blur the states into each other
+  (a frame half in each state counts as a half-transition to itself and half to the
+  other); the counts used are those K implies, Ĉ = diag(Σₜ χ(t)) K, which equal C for
+  crisp memberships;
 * **by symmetrised correlations** (C₀₀ + C_ττ)/2, (C₀τ + Cτ₀)/2 — what
   ``estimate_koopman(..., reversible=True)`` does: right in equilibrium, but its
   stationary vector is the mean of the start and end distributions of the pairs;
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gdynbook.estimators import reversible_transition_matrix
+from gdynbook.estimators import EstimationError, reversible_transition_matrix
 from gdynbook.koopman import ProbabilityInput, as_trajectory_list, koopman_from_pairs, lagged_pairs
 
 #: The four estimates, in the order the book lists them.
@@ -66,6 +69,8 @@ def _stationary(matrix: np.ndarray) -> np.ndarray:
 
 
 def _timescale(matrix: np.ndarray, lag_ps: float) -> float:
+    if not np.isfinite(matrix).all():
+        return float("nan")
     values = np.sort(np.real(np.linalg.eigvals(matrix)))[::-1]
     second = values[1] if values.size > 1 else np.nan
     return float(-lag_ps / np.log(second)) if 0 < second < 1 else float("nan")
@@ -75,7 +80,14 @@ def _estimate(runs: list[np.ndarray], lag_frames: int, lag_ps: float) -> dict[st
     chi_0, chi_t = lagged_pairs(runs, lag_frames)
     koopman = koopman_from_pairs(chi_0, chi_t, reversible=False)
     symmetrised = koopman_from_pairs(chi_0, chi_t, reversible=True)
-    reversible, pi_reversible = reversible_transition_matrix(chi_0.T @ chi_t)
+    # the counts K implies (C itself for crisp memberships); K may hold tiny negative
+    # entries from noise, which are no counts
+    implied_counts = np.clip(chi_0.sum(axis=0)[:, None] * koopman, 0.0, None)
+    try:
+        reversible, pi_reversible = reversible_transition_matrix(implied_counts)
+    except EstimationError:  # moves seen one way only (few data): no reversible estimate
+        reversible = np.full_like(koopman, np.nan)
+        pi_reversible = np.full(koopman.shape[0], np.nan)
     frames = np.concatenate([run.reshape(-1, run.shape[-1]) for run in runs])
     return {
         "nonreversible": _stationary(koopman),
@@ -112,6 +124,8 @@ def stationary_estimates(
     Returns
     -------
     StationaryEstimates
+        The reversible entries are NaN when the counted moves do not connect the states
+        both ways (too few data; resamples where that happens are left out of its error).
     """
     runs = as_trajectory_list(memberships)
     if len(runs) < 2:
@@ -126,7 +140,7 @@ def stationary_estimates(
     samples = {key: np.stack([d[key] for d in draws]) for key in point}
     return StationaryEstimates(
         populations={m: point[m] for m in METHODS},
-        errors={m: samples[m].std(axis=0, ddof=1) for m in METHODS},
+        errors={m: np.nanstd(samples[m], axis=0, ddof=1) for m in METHODS},
         timescale_ps={m: float(point[f"timescale_{m}"]) for m in METHODS[:2]},
         timescale_err_ps={
             m: float(np.nanstd(samples[f"timescale_{m}"], ddof=1)) for m in METHODS[:2]

@@ -69,7 +69,8 @@ def test_chapter_opens_with_the_running_dropdown_and_the_device_cell(path: Path)
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_chapters_that_train_use_the_device_cell(path: Path) -> None:
     code = "\n".join(
-        "".join(c["source"]) for c in json.loads(path.read_text())["cells"][3:]
+        "".join(c["source"])
+        for c in json.loads(path.read_text())["cells"][3:]
         if c["cell_type"] == "code"
     )
     trains = re.search(r"\b(fit|train_toy_models|train_run|train_model)\(|\"train\",", code)

@@ -34,8 +34,9 @@ def test_every_subcommand_takes_output_and_out() -> None:
 
 
 def test_python_dash_m_runs(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "gdynbook", "--version"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "gdynbook", "--version"], capture_output=True, text=True, check=True
+    )
     assert result.stdout.startswith("gdynbook ")
 
 
@@ -51,8 +52,9 @@ def test_convert_writes_traj_npz_and_refuses_to_overwrite(
     assert main(["convert", str(source), "--output", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "traj.npz").read_bytes() == before
-    assert main(["convert", str(source), "--target", "0,3", "--output", str(out),
-                 "--overwrite"]) == 0
+    assert (
+        main(["convert", str(source), "--target", "0,3", "--output", str(out), "--overwrite"]) == 0
+    )
     np.testing.assert_array_equal(load_trajectory(out / "traj.npz").target_index, [0, 3])
 
 
@@ -84,10 +86,36 @@ def test_encoder_options_use_the_config_names_and_keep_the_old_spellings() -> No
 
     parser = build_parser()
     base = ["train", "t.npz", "--n-states", "2", "--lag-ps", "5", "--out", "r"]
-    new = parser.parse_args([*base, "--n-conv", "2", "--n-neighbors", "9", "--atom-fea-len",
-                             "8", "--node-selection", "heavy", "--n-epochs", "3"])
-    old = parser.parse_args([*base, "--layers", "2", "--neighbors", "9", "--features", "8",
-                             "--graph-atoms", "heavy", "--epochs", "3"])
+    new = parser.parse_args(
+        [
+            *base,
+            "--n-conv",
+            "2",
+            "--n-neighbors",
+            "9",
+            "--atom-fea-len",
+            "8",
+            "--node-selection",
+            "heavy",
+            "--n-epochs",
+            "3",
+        ]
+    )
+    old = parser.parse_args(
+        [
+            *base,
+            "--layers",
+            "2",
+            "--neighbors",
+            "9",
+            "--features",
+            "8",
+            "--graph-atoms",
+            "heavy",
+            "--epochs",
+            "3",
+        ]
+    )
     assert vars(new) == vars(old)
     fields = set(GDyNetConfig.__dataclass_fields__)
     for name in ("n_conv", "n_neighbors", "atom_fea_len", "h_fea_len", "cutoff", "node_selection"):
@@ -104,24 +132,41 @@ def test_notebooks_copies_every_chapter_and_can_leave_out_solutions(tmp_path: Pa
 
     root = Path(__file__).resolve().parents[1]
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    chapters = {Path(c["file"]).name + ".ipynb" for part in toc["parts"]
-                for c in part["chapters"] if c["file"].startswith("book/")}
+    chapters = {
+        Path(c["file"]).name + ".ipynb"
+        for part in toc["parts"]
+        for c in part["chapters"]
+        if c["file"].startswith("book/")
+    }
     assert main(["notebooks", "--output", str(tmp_path / "a")]) == 0
     assert {p.name for p in (tmp_path / "a").glob("*.ipynb")} == chapters
     assert main(["notebooks", "--output", str(tmp_path / "a")]) == 2
     assert "--overwrite" in capsys.readouterr().err
     # the wheel lists the same chapters, one by one
-    listed = {line.split('"')[1].split("/")[-1] for line in
-              (root / "pyproject.toml").read_text().splitlines()
-              if line.startswith('"book/')}
+    listed = {
+        line.split('"')[1].split("/")[-1]
+        for line in (root / "pyproject.toml").read_text().splitlines()
+        if line.startswith('"book/')
+    }
     assert listed == chapters
     # a solution cell is left out on request
     fake = tmp_path / "book"
     fake.mkdir()
-    notebook = {"cells": [{"cell_type": "code", "metadata": {"tags": ["solution"]},
-                           "source": "42", "outputs": [], "execution_count": None},
-                          {"cell_type": "markdown", "metadata": {}, "source": "keep"}],
-                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["solution"]},
+                "source": "42",
+                "outputs": [],
+                "execution_count": None,
+            },
+            {"cell_type": "markdown", "metadata": {}, "source": "keep"},
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (fake / "x.ipynb").write_text(json.dumps(notebook))
     original = data.chapters_dir
     data.chapters_dir = lambda: fake

@@ -248,22 +248,44 @@ def test_two_process_training_reaches_the_one_process_score(tmp_path: Path) -> N
 
     from gdynbook.systems.dimers import DimerSimulation, simulate_dimers
 
-    files = [str(t.save(tmp_path / f"run{i}.npz"))
-             for i, t in enumerate(simulate_dimers(DimerSimulation(n_frames=600, n_replicas=3,
-                                                                   seed=3)))]
-    common = ["train", *files, "--n-states", "2", "--lag-ps", "5", "--n-conv", "1",
-              "--n-epochs", "12", "--batch-size", "128", "--no-progress"]
+    files = [
+        str(t.save(tmp_path / f"run{i}.npz"))
+        for i, t in enumerate(simulate_dimers(DimerSimulation(n_frames=600, n_replicas=3, seed=3)))
+    ]
+    common = [
+        "train",
+        *files,
+        "--n-states",
+        "2",
+        "--lag-ps",
+        "5",
+        "--n-conv",
+        "1",
+        "--n-epochs",
+        "12",
+        "--batch-size",
+        "128",
+        "--no-progress",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = Path(sys.executable).with_name("torchrun")
     runs = {
         "one": [sys.executable, "-m", "gdynbook", *common, "--output", str(tmp_path / "one")],
-        "two": [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "gdynbook",
-                *common, "--output", str(tmp_path / "two")],
+        "two": [
+            str(torchrun),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "gdynbook",
+            *common,
+            "--output",
+            str(tmp_path / "two"),
+        ],
     }
     for name, command in runs.items():
         try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True,
-                                  timeout=300)
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         except subprocess.TimeoutExpired:
             pytest.fail(f"{name}: training hung")
         assert done.returncode == 0, done.stderr[-3000:]
@@ -271,5 +293,7 @@ def test_two_process_training_reaches_the_one_process_score(tmp_path: Path) -> N
     two = json.loads((tmp_path / "two" / "config.json").read_text())
     assert one["world_size"] == 1 and two["world_size"] == 2
     assert two["vamp2_validation"] == pytest.approx(one["vamp2_validation"], rel=0.02), (
-        one["history"]["validation_score"], two["history"]["validation_score"])
+        one["history"]["validation_score"],
+        two["history"]["validation_score"],
+    )
     assert (tmp_path / "two" / "model.pt").is_file()

@@ -80,5 +80,8 @@ def test_bad_counts_are_refused() -> None:
         nonreversible_transition_matrix(np.array([[1.0, -1.0], [1.0, 1.0]]))
     with pytest.raises(EstimationError, match=r"states \[1\] are never left"):
         nonreversible_transition_matrix(np.array([[1.0, 1.0], [0.0, 0.0]]))
-    with pytest.raises(EstimationError, match="2 sets"):
+    with pytest.raises(EstimationError, match="transitions both"):
         reversible_transition_matrix(np.array([[5.0, 0.0], [0.0, 5.0]]))
+    # state 0 is entered but never left: the likelihood's maximum is π = (1, 0)
+    with pytest.raises(EstimationError, match="transitions both"):
+        reversible_transition_matrix(np.array([[143.0, 0.0], [38.0, 131.0]]))

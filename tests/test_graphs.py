@@ -111,8 +111,11 @@ def test_wrapped_and_unwrapped_give_the_same_graph() -> None:
     lattice = triclinic_lattice()
     rng = np.random.default_rng(4)
     coords = rng.random((8, 3)) @ lattice
-    shifted = coords + rng.integers(-3, 4, size=(8, 1)) * lattice[0] + rng.integers(
-        -2, 3, size=(8, 1)) * lattice[2]
+    shifted = (
+        coords
+        + rng.integers(-3, 4, size=(8, 1)) * lattice[0]
+        + rng.integers(-2, 3, size=(8, 1)) * lattice[2]
+    )
     a = neighbor_lists(coords, lattice, 12, 6.0)
     b = neighbor_lists(shifted, lattice, 12, 6.0)
     np.testing.assert_allclose(a[1], b[1], atol=1e-9)
@@ -120,8 +123,7 @@ def test_wrapped_and_unwrapped_give_the_same_graph() -> None:
 
 
 def test_fcc_crystal_shells_include_self_images() -> None:
-    index, distance, mask = neighbor_lists(FCC_S, np.eye(3) * FCC_A, n_neighbors=18,
-                                           cutoff=7.0)
+    index, distance, mask = neighbor_lists(FCC_S, np.eye(3) * FCC_A, n_neighbors=18, cutoff=7.0)
     # 12 nearest neighbours at a/sqrt(2), then 6 at a: the atom's own periodic images
     np.testing.assert_allclose(distance[:, :12], FCC_A / np.sqrt(2), atol=1e-9)
     np.testing.assert_allclose(distance[:, 12:18], FCC_A, atol=1e-9)
@@ -130,8 +132,9 @@ def test_fcc_crystal_shells_include_self_images() -> None:
     # a Li in a tetrahedral hole: 4 S at a*sqrt(3)/4
     li = np.array([[0.25, 0.25, 0.25]]) * FCC_A
     coords = np.vstack([li, FCC_S])
-    _, dist, _ = neighbor_lists(coords, np.eye(3) * FCC_A, 4, 7.0, centers=[0],
-                                candidates=[1, 2, 3, 4])
+    _, dist, _ = neighbor_lists(
+        coords, np.eye(3) * FCC_A, 4, 7.0, centers=[0], candidates=[1, 2, 3, 4]
+    )
     np.testing.assert_allclose(dist[0], FCC_A * np.sqrt(3) / 4, atol=1e-9)
 
 
@@ -160,14 +163,14 @@ def toy_traj(n_frames: int = 6, seed: int = 0) -> Trajectory:
     rng = np.random.default_rng(seed)
     li = (0.25 + 0.05 * rng.normal(size=(n_frames, 1, 3))) * FCC_A
     s = FCC_S[None] + 0.05 * rng.normal(size=(n_frames, 4, 3))
-    return Trajectory(np.concatenate([li, s], axis=1), np.eye(3) * FCC_A, [3, 16, 16, 16, 16],
-                      [0], 0.1)
+    return Trajectory(
+        np.concatenate([li, s], axis=1), np.eye(3) * FCC_A, [3, 16, 16, 16, 16], [0], 0.1
+    )
 
 
 def test_build_graphs_hops_and_order() -> None:
     traj = toy_traj()
-    g = build_graphs(traj, n_neighbors=8, cutoff=7.0, n_conv=2, progress=False,
-                     use_cache=False)
+    g = build_graphs(traj, n_neighbors=8, cutoff=7.0, n_conv=2, progress=False, use_cache=False)
     assert g.n_frames == traj.n_frames
     for f in range(g.n_frames):
         frame = g.frame(f)
@@ -179,10 +182,10 @@ def test_build_graphs_hops_and_order() -> None:
         index, distance, mask = neighbor_lists(traj.coords[f], traj.lattices[f], 8, 7.0)
         for row, atom in enumerate(frame["node_atom"]):
             if frame["hops"][row] < 2:
-                np.testing.assert_allclose(frame["nbr_distance"][row], distance[atom],
-                                           rtol=1e-6)
-                np.testing.assert_array_equal(frame["node_atom"][frame["nbr_index"][row]],
-                                              index[atom])
+                np.testing.assert_allclose(frame["nbr_distance"][row], distance[atom], rtol=1e-6)
+                np.testing.assert_array_equal(
+                    frame["node_atom"][frame["nbr_index"][row]], index[atom]
+                )
 
 
 def test_node_selection_and_far_atoms_left_out() -> None:
@@ -192,8 +195,15 @@ def test_node_selection_and_far_atoms_left_out() -> None:
     coords[0, 0] = [15.0, 15.0, 15.0]
     traj = Trajectory(coords, lattice, np.where(np.arange(40) % 2, 1, 8), [0], 1.0)
     heavy = np.flatnonzero(traj.atom_types > 1)
-    g = build_graphs(traj, n_neighbors=4, cutoff=12.0, n_conv=1, node_selection=heavy,
-                     progress=False, use_cache=False)
+    g = build_graphs(
+        traj,
+        n_neighbors=4,
+        cutoff=12.0,
+        n_conv=1,
+        node_selection=heavy,
+        progress=False,
+        use_cache=False,
+    )
     frame = g.frame(0)
     assert set(frame["node_atom"][1:]) <= set(heavy)
     # the target and its neighbours (1 hop), nothing else
@@ -239,8 +249,14 @@ def test_batched_small_cell_path_equals_per_frame_path(
     lattice = triclinic_lattice()
     coords = rng.random((30, 7, 3)) @ lattice + rng.integers(-1, 2, (30, 7, 1)) * lattice[0]
     traj = Trajectory(coords, lattice, [3, 16, 16, 8, 8, 1, 1], [0, 3], 0.5)
-    kwargs = dict(n_neighbors=n_neighbors, cutoff=6.0, n_conv=n_conv,
-                  node_selection=selection, progress=False, use_cache=False)
+    kwargs = dict(
+        n_neighbors=n_neighbors,
+        cutoff=6.0,
+        n_conv=n_conv,
+        node_selection=selection,
+        progress=False,
+        use_cache=False,
+    )
     batched = build_graphs(traj, **kwargs)
     monkeypatch.setattr(graphs, "_SMALL_CELL_LIMIT", 0)
     per_frame = build_graphs(traj, **kwargs)
@@ -273,8 +289,9 @@ def test_restricting_to_atoms_near_the_targets_changes_nothing(monkeypatch, n_co
     inverse = np.linalg.inv(lattice)
     assert np.all(n_conv * 4.0 * np.linalg.norm(inverse, axis=0) < 0.5)  # filter is active
     restricted = build_graphs(traj, **kwargs)
-    kept = graphs._near_targets(traj.coords[0], lattice, traj.target_index,
-                                np.arange(n_atoms), n_conv * 4.0)
+    kept = graphs._near_targets(
+        traj.coords[0], lattice, traj.target_index, np.arange(n_atoms), n_conv * 4.0
+    )
     assert kept.size < n_atoms / 2
     monkeypatch.setattr(
         graphs, "_near_targets", lambda coords, lattice, targets, candidates, radius: candidates

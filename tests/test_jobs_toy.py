@@ -45,8 +45,9 @@ def test_shipped_models_meet_the_acceptance_on_fresh_replicas(fresh_replicas) ->
     lag = REGIMES["default"].lag_frames
     reference = toy_reference(fresh_replicas, lag)
     reports = {
-        name: evaluate_states(load(data.path(f"toy/{name}.pt"))[0], fresh_replicas,
-                              reference, lag, n_bootstrap=40)
+        name: evaluate_states(
+            load(data.path(f"toy/{name}.pt"))[0], fresh_replicas, reference, lag, n_bootstrap=40
+        )
         for name in ("gdynet", "baseline")
     }
     checks = acceptance(reports["gdynet"], reports["baseline"], reference)
@@ -79,16 +80,35 @@ def test_cli_runs_a_small_job_and_refuses_to_overwrite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "toy"
-    args = ["toy", "--frames", "16000", "--epochs", "2", "--no-figures", "--no-progress",
-            "--output", str(out)]
+    args = [
+        "toy",
+        "--frames",
+        "16000",
+        "--epochs",
+        "2",
+        "--no-figures",
+        "--no-progress",
+        "--output",
+        str(out),
+    ]
     status = main(args)
     summary = json.loads((out / "summary.json").read_text())
     assert status == (0 if summary["passed"] else 1)  # a failed acceptance check exits 1
-    for key in ("lag_ps", "reference_timescale_ps", "gdynet_timescale_ps",
-                "gdynet_timescale_err_ps", "baseline_timescale_ps",
-                "reference_identity_timescale_ps", "tet_recall", "oct_recall",
-                "baseline_balanced_accuracy", "populations", "reference_populations",
-                "gdynet_vamp2", "baseline_vamp2"):
+    for key in (
+        "lag_ps",
+        "reference_timescale_ps",
+        "gdynet_timescale_ps",
+        "gdynet_timescale_err_ps",
+        "baseline_timescale_ps",
+        "reference_identity_timescale_ps",
+        "tet_recall",
+        "oct_recall",
+        "baseline_balanced_accuracy",
+        "populations",
+        "reference_populations",
+        "gdynet_vamp2",
+        "baseline_vamp2",
+    ):
         assert key in summary, key
     assert summary["n_frames"] == 16_000 and summary["lag_ps"] == 5.0
     assert np.isfinite(summary["reference_timescale_ps"])

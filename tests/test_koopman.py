@@ -24,12 +24,14 @@ from gdynbook.markov import (
 # A four-state chain on a line, 0 - 1 - 2 - 3: a slow barrier between 1 and 2, and
 # different (faster) exchanges 0 <-> 1 and 2 <-> 3.
 A, B, C = 0.05, 0.02, 0.002
-T = np.array([
-    [1 - A, A, 0, 0],
-    [A, 1 - A - C, C, 0],
-    [0, C, 1 - C - B, B],
-    [0, 0, B, 1 - B],
-])
+T = np.array(
+    [
+        [1 - A, A, 0, 0],
+        [A, 1 - A - C, C, 0],
+        [0, C, 1 - C - B, B],
+        [0, 0, B, 1 - B],
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,9 @@ def lump(states: list[np.ndarray], groups: list[list[int]]) -> list[np.ndarray]:
 
 
 def test_lump_states() -> None:
-    np.testing.assert_array_equal(lump_states(np.array([0, 1, 2, 3, 1]), [[0, 3], [1, 2]]),
-                                  [0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(
+        lump_states(np.array([0, 1, 2, 3, 1]), [[0, 3], [1, 2]]), [0, 1, 1, 0, 1]
+    )
     with pytest.raises(ValueError, match="partition"):
         lump_states(np.array([0, 1]), [[0], [0, 1]])
 
@@ -63,22 +66,24 @@ def test_count_matrix_brute_force(chain_states) -> None:
         for i, j in zip(s[:-3], s[3:], strict=True):
             counts[i, j] += 1
     model = estimate_koopman([one_hot(s, 4) for s in chain_states], lag_frames=3)
-    np.testing.assert_allclose(model.koopman_matrix, counts / counts.sum(1, keepdims=True),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        model.koopman_matrix, counts / counts.sum(1, keepdims=True), atol=1e-12
+    )
 
 
 def test_populations_and_eigenvectors(chain_states) -> None:
-    model = estimate_koopman([one_hot(s, 4) for s in chain_states], lag_frames=2,
-                             time_step_ps=0.5)
+    model = estimate_koopman([one_hot(s, 4) for s in chain_states], lag_frames=2, time_step_ps=0.5)
     np.testing.assert_allclose(model.populations, model.mean_probabilities, atol=0.01)
     np.testing.assert_allclose(model.populations, stationary_distribution(T), atol=0.03)
     k = model.koopman_matrix
     for i in range(4):
         lam = model.eigenvalues[i]
-        np.testing.assert_allclose(k @ model.right_eigenvectors[:, i],
-                                   lam * model.right_eigenvectors[:, i], atol=1e-10)
-        np.testing.assert_allclose(model.left_eigenvectors[:, i] @ k,
-                                   lam * model.left_eigenvectors[:, i], atol=1e-10)
+        np.testing.assert_allclose(
+            k @ model.right_eigenvectors[:, i], lam * model.right_eigenvectors[:, i], atol=1e-10
+        )
+        np.testing.assert_allclose(
+            model.left_eigenvectors[:, i] @ k, lam * model.left_eigenvectors[:, i], atol=1e-10
+        )
     assert model.eigenvalues[0] == pytest.approx(1.0)
     assert model.lag_ps == 1.0
     assert model.flags == ["", "", "", ""]
@@ -97,20 +102,19 @@ def test_implied_timescales_recover_exact_values(chain_states) -> None:
 
 
 def test_single_trajectory_bootstraps_time_blocks(chain_states) -> None:
-    its = implied_timescales(one_hot(chain_states[0], 4), [1, 2], time_step_ps=1.0,
-                             n_bootstrap=20, n_blocks=8)
+    its = implied_timescales(
+        one_hot(chain_states[0], 4), [1, 2], time_step_ps=1.0, n_bootstrap=20, n_blocks=8
+    )
     assert its.n_units == 8
     assert np.isfinite(its.lower_ps).all() and np.isfinite(its.upper_ps).all()
 
 
 def test_ck_passes_for_markov_states_and_fails_for_a_bad_lumping(chain_states) -> None:
-    good = ck_test([one_hot(s, 4) for s in chain_states], lag_frames=10, n_steps=4,
-                   n_bootstrap=30)
+    good = ck_test([one_hot(s, 4) for s in chain_states], lag_frames=10, n_steps=4, n_bootstrap=30)
     assert good.passes
     # Lumping {0} | {1, 2, 3} splits the slowest process ({0, 1} against {2, 3}) across
     # the lumps: state 1 leaves lump {1, 2, 3} fast, states 2 and 3 only slowly.
-    bad = ck_test(lump(chain_states, [[0], [1, 2, 3]]), lag_frames=10, n_steps=4,
-                  n_bootstrap=30)
+    bad = ck_test(lump(chain_states, [[0], [1, 2, 3]]), lag_frames=10, n_steps=4, n_bootstrap=30)
     assert not bad.passes
     assert bad.max_deviation > 0.1 > 3 * good.max_deviation
     # while the lumping that follows the slowest process is nearly Markovian

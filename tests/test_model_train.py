@@ -53,13 +53,13 @@ def test_torch_and_dgl_backends_agree(hopping, conv: str) -> None:
         out = model(batch)
         (out[..., 0] ** 2).sum().backward()
         outputs[backend] = out.detach()
-        grads[backend] = {n: p.grad.clone() for n, p in model.named_parameters()
-                          if p.grad is not None}
+        grads[backend] = {
+            n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+        }
     torch.testing.assert_close(outputs["torch"], outputs["dgl"], atol=1e-5, rtol=1e-5)
     assert grads["torch"].keys() == grads["dgl"].keys()
     for name in grads["torch"]:
-        torch.testing.assert_close(grads["torch"][name], grads["dgl"][name], atol=1e-5,
-                                   rtol=1e-5)
+        torch.testing.assert_close(grads["torch"][name], grads["dgl"][name], atol=1e-5, rtol=1e-5)
 
 
 def test_one_state_dict_for_both_backends(hopping, tmp_path) -> None:
@@ -123,8 +123,14 @@ def test_batch_norm_sees_both_halves_and_predict_is_eval(hopping, monkeypatch) -
         return original(batch)
 
     monkeypatch.setattr(model, "forward", recording_forward)
-    fit(model, TrajectoryDataset([traj[:400]], validation_fraction=0.25), lag_frames=2,
-        n_epochs=1, batch_size=64, progress=False)
+    fit(
+        model,
+        TrajectoryDataset([traj[:400]], validation_fraction=0.25),
+        lag_frames=2,
+        n_epochs=1,
+        batch_size=64,
+        progress=False,
+    )
     training_calls = [n for n, training in seen if training]
     assert training_calls and all(n == 2 * 64 for n in training_calls[:-1])
     seen.clear()
@@ -138,8 +144,9 @@ def test_training_recovers_the_two_site_types(hopping) -> None:
     traj, site_type = hopping
     model = small_model(atom_fea_len=16, h_fea_len=16)
     dataset = TrajectoryDataset([traj], validation_fraction=0.2)
-    history = fit(model, dataset, lag_frames=2, n_epochs=10, batch_size=256, lr=3e-3,
-                  progress=False, seed=0)
+    history = fit(
+        model, dataset, lag_frames=2, n_epochs=10, batch_size=256, lr=3e-3, progress=False, seed=0
+    )
     probs = predict(model, traj)[0][:, 0, :]
     assert abs(np.corrcoef(probs[:, 1], site_type)[0, 1]) > 0.95
     # Exact answer: a two-state chain with λ = 1 − p_TO − p_OT per frame scores
@@ -152,8 +159,9 @@ def test_same_seed_same_numbers(hopping) -> None:
     runs = []
     for _ in range(2):
         model = small_model()
-        history = fit(model, [traj[:300]], lag_frames=1, n_epochs=2, batch_size=64,
-                      progress=False, seed=5)
+        history = fit(
+            model, [traj[:300]], lag_frames=1, n_epochs=2, batch_size=64, progress=False, seed=5
+        )
         runs.append((history.train_score, predict(model, traj[:20])[0]))
     assert runs[0][0] == runs[1][0]
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
@@ -181,8 +189,9 @@ def test_nan_loss_stops_with_advice(hopping, monkeypatch) -> None:
     traj, _ = hopping
     from gdynbook import distributed
 
-    monkeypatch.setattr(distributed, "vamp_score",
-                        lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(
+        distributed, "vamp_score", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True)
+    )
     with pytest.raises(TrainingError, match="lower the learning rate"):
         fit(small_model(), [traj[:200]], lag_frames=1, n_epochs=1, progress=False)
 
@@ -215,8 +224,9 @@ def test_split_by_time_blocks_and_pairs_stay_inside() -> None:
     assert validation[:, 1].min() >= 70 and validation[:, 1].max() + 5 < 90
     for split in ("train", "validation", "test"):
         for t, frame in dataset.pairs(split, 5):
-            seg = next(s for s in dataset.splits[split] if s.trajectory == t
-                       and s.start <= frame < s.stop)
+            seg = next(
+                s for s in dataset.splits[split] if s.trajectory == t and s.start <= frame < s.stop
+            )
             assert frame + 5 < seg.stop
 
 
@@ -233,9 +243,16 @@ def test_a_last_batch_with_fewer_samples_than_states_is_skipped(hopping) -> None
     traj, _ = hopping
     # 269 training pairs in batches of 266: the last batch has 3 pairs of one target,
     # fewer samples than the 4 states; it is skipped instead of stopping training
-    history = fit(small_model(n_states=4), [traj[:300]], lag_frames=1, n_epochs=1,
-                  batch_size=266, progress=False)
+    history = fit(
+        small_model(n_states=4),
+        [traj[:300]],
+        lag_frames=1,
+        n_epochs=1,
+        batch_size=266,
+        progress=False,
+    )
     assert len(history.train_score) == 1 and np.isfinite(history.train_score[0])
     with pytest.raises(ValueError, match="pairs_per_epoch"):
-        fit(small_model(), [traj[:300]], lag_frames=1, n_epochs=1, pairs_per_epoch=1,
-            progress=False)
+        fit(
+            small_model(), [traj[:300]], lag_frames=1, n_epochs=1, pairs_per_epoch=1, progress=False
+        )

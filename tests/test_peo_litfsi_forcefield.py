@@ -115,13 +115,16 @@ def test_parameter_counts_follow_the_bond_graph() -> None:
     assert forces["HarmonicBondForce"].getNumBonds() == len(bonds) - n_h_bonds
     assert forces["HarmonicAngleForce"].getNumAngles() == len(angles)
     n_terms = sum(
-        sum(v != 0 for v in dihedral_parameters(*[ATOM_TYPES[box.types[x]].bond_class
-                                                  for x in quad]))
+        sum(
+            v != 0
+            for v in dihedral_parameters(*[ATOM_TYPES[box.types[x]].bond_class for x in quad])
+        )
         for quad in dihedrals
     )
     assert forces["PeriodicTorsionForce"].getNumTorsions() == n_terms
-    total = sum(forces["NonbondedForce"].getParticleParameters(i)[0]._value
-                for i in range(box.n_atoms))
+    total = sum(
+        forces["NonbondedForce"].getParticleParameters(i)[0]._value for i in range(box.n_atoms)
+    )
     assert total == pytest.approx(0.0, abs=1e-9)
 
 
@@ -134,8 +137,12 @@ def test_torsion_energy_matches_opls_formula() -> None:
     for quad in dihedrals:
         v1, v2, v3, v4 = dihedral_parameters(*[ATOM_TYPES[box.types[x]].bond_class for x in quad])
         phi = np.radians(dihedral(*coords[list(quad)]))
-        expected += 0.5 * (v1 * (1 + np.cos(phi)) + v2 * (1 - np.cos(2 * phi))
-                           + v3 * (1 + np.cos(3 * phi)) + v4 * (1 - np.cos(4 * phi)))
+        expected += 0.5 * (
+            v1 * (1 + np.cos(phi))
+            + v2 * (1 - np.cos(2 * phi))
+            + v3 * (1 + np.cos(3 * phi))
+            + v4 * (1 - np.cos(4 * phi))
+        )
     system = create_system(box, periodic=False)
     assert energy(system, coords, {"dihedrals"}) == pytest.approx(expected, rel=1e-9)
 
@@ -182,8 +189,9 @@ def test_intramolecular_exclusions_and_14_scaling_by_hand() -> None:
         if (i, j) in excluded:
             continue
         scale = 0.5 if (i, j) in pairs_14 else 1.0
-        expected += pair_energy([tfsi.types[i]], [tfsi.types[j]], tfsi.coords[[i]],
-                                tfsi.coords[[j]], scale, scale)
+        expected += pair_energy(
+            [tfsi.types[i]], [tfsi.types[j]], tfsi.coords[[i]], tfsi.coords[[j]], scale, scale
+        )
     got = energy(system, tfsi.coords, {"nonbonded", "lj_custom"})
     assert got == pytest.approx(expected, rel=1e-6)
 
@@ -195,13 +203,18 @@ def test_li_split_equals_exact_all_pairs_plus_arithmetic_error() -> None:
     cutoff = min(9.0, 0.49 * box.box_length)
     coords = box.coords
     kwargs = dict(cutoff_a=cutoff, dispersion_correction=False)
-    split = energy(create_system(box, lj_mixing="li-geometric", **kwargs), coords,
-                   {"nonbonded", "lj_custom"})
-    exact = energy(create_system(box, lj_mixing="exact", **kwargs), coords,
-                   {"nonbonded", "lj_custom"})
+    split = energy(
+        create_system(box, lj_mixing="li-geometric", **kwargs), coords, {"nonbonded", "lj_custom"}
+    )
+    exact = energy(
+        create_system(box, lj_mixing="exact", **kwargs), coords, {"nonbonded", "lj_custom"}
+    )
     bonds, angles, dihedrals = bonded_topology(box)
-    skip = ({tuple(sorted(b)) for b in bonds} | {tuple(sorted((a, c))) for a, _, c in angles}
-            | {tuple(sorted((a, d))) for a, _, _, d in dihedrals})
+    skip = (
+        {tuple(sorted(b)) for b in bonds}
+        | {tuple(sorted((a, c))) for a, _, c in angles}
+        | {tuple(sorted((a, d))) for a, _, _, d in dihedrals}
+    )
     sigma = np.array([ATOM_TYPES[t].sigma for t in box.types])
     eps = np.array([ATOM_TYPES[t].epsilon for t in box.types])
     is_li = np.array([t == "Li" for t in box.types])
@@ -221,8 +234,9 @@ def test_li_split_equals_exact_all_pairs_plus_arithmetic_error() -> None:
     difference = np.sum(lj((sigma[i] + sigma[j]) / 2) - lj(np.sqrt(sigma[i] * sigma[j])))
     assert split - exact == pytest.approx(difference, rel=1e-6, abs=1e-6)
     # and the split really is different from plain arithmetic mixing for Li pairs
-    plain = energy(create_system(box, lj_mixing="arithmetic", **kwargs), coords,
-                   {"nonbonded", "lj_custom"})
+    plain = energy(
+        create_system(box, lj_mixing="arithmetic", **kwargs), coords, {"nonbonded", "lj_custom"}
+    )
     assert abs(plain - split) > 1e-3
 
 

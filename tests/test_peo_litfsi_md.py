@@ -80,9 +80,13 @@ def test_resume_reproduces_an_uninterrupted_run(reference_run: Path, tmp_path: P
     out = tmp_path / "peo"
     for budget in (2, 3, 1, 2):  # cut off at several places, including mid-equilibration
         Interrupted.budget = budget
-        finished = Interrupted(out, Protocol.smoke() if not (out / "protocol.json").exists()
-                               else None, progress=False, resume=True,
-                               platform="Reference").run()
+        finished = Interrupted(
+            out,
+            Protocol.smoke() if not (out / "protocol.json").exists() else None,
+            progress=False,
+            resume=True,
+            platform="Reference",
+        ).run()
         if finished:
             break
     Interrupted.budget = 10_000
@@ -166,8 +170,9 @@ def test_rdf_of_an_ideal_gas_is_one() -> None:
     length = 20.0
     coords = rng.random((200, 60, 3)) * length
     traj = Trajectory(coords, np.eye(3) * length, np.full(60, 8), [0], 1.0)
-    r, g, n = radial_distribution(traj, np.arange(20), np.arange(20, 60), r_max_a=8.0,
-                                  bin_width_a=0.5)
+    r, g, n = radial_distribution(
+        traj, np.arange(20), np.arange(20, 60), r_max_a=8.0, bin_width_a=0.5
+    )
     assert np.abs(g[r > 2.0] - 1.0).max() < 0.15
     expected_n = 40 / length**3 * 4 / 3 * np.pi * 8.0**3
     assert n[-1] == pytest.approx(expected_n, rel=0.05)

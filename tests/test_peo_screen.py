@@ -14,8 +14,16 @@ from gdynbook.systems.peo_litfsi.screen import ScreenRow, apply_rule, measure_bu
 
 
 def row(name: str, **changes) -> ScreenRow:
-    values = dict(name=name, eo_per_li=12.5, n_li=24, density=1.17, coordination=5.5,
-                  fraction_tfsi_touching_li=0.05, d_ratio=0.25, ln_ratio_err=0.01)
+    values = dict(
+        name=name,
+        eo_per_li=12.5,
+        n_li=24,
+        density=1.17,
+        coordination=5.5,
+        fraction_tfsi_touching_li=0.05,
+        d_ratio=0.25,
+        ln_ratio_err=0.01,
+    )
     values.update(changes)
     return ScreenRow(**values)
 
@@ -24,7 +32,7 @@ def test_rule_rejects_each_criterion_and_ranks_the_rest() -> None:
     rows = [
         row("good-far", d_ratio=0.8),
         row("good-near", d_ratio=0.20),
-        row("too-light", density=1.0),                      # 0.171 off, allowed 0.094
+        row("too-light", density=1.0),  # 0.171 off, allowed 0.094
         row("few-oxygens", coordination=3.6),
         row("paired", fraction_tfsi_touching_li=0.4),
         row("eo8", eo_per_li=7.9, n_li=38, density=1.23, d_ratio=0.171 * 3),
@@ -41,8 +49,10 @@ def test_rule_rejects_each_criterion_and_ranks_the_rest() -> None:
 
 
 def test_a_near_tie_goes_to_the_box_with_more_li() -> None:
-    rows = [row("a", d_ratio=0.246), row("b", eo_per_li=7.9, n_li=38, density=1.23,
-                                         d_ratio=0.171 * 1.01, ln_ratio_err=0.02)]
+    rows = [
+        row("a", d_ratio=0.246),
+        row("b", eo_per_li=7.9, n_li=38, density=1.23, d_ratio=0.171 * 1.01, ln_ratio_err=0.02),
+    ]
     assert apply_rule(rows).chosen == "b"
     rows[1].ln_ratio_err = rows[0].ln_ratio_err = 0.001  # now the gap is resolved
     assert apply_rule(rows).chosen == "a"

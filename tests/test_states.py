@@ -104,8 +104,10 @@ def test_corners_resist_outliers() -> None:
     robust = fit_simplex(soft).transform(soft)
     plain = fit_simplex(soft, tail=0.0).transform(soft)
     labels = np.concatenate(states)
+
     def typical(m: list[np.ndarray]) -> float:
         return float(np.median(np.concatenate([x[:, 0, 1] for x in m])[labels == 1]))
+
     assert typical(robust) > 0.95
     assert typical(plain) < 0.9  # the plain inner simplex puts the corner at an outlier
     with pytest.raises(ValueError, match="tail"):

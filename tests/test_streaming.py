@@ -27,9 +27,13 @@ def expected(full: Trajectory, start: int, stop: int | None, stride: int, keep=N
 @pytest.mark.parametrize(("start", "stop", "stride"), [(0, None, 1), (10, 200, 3), (7, 8, 1)])
 def test_npz_selection_equals_slicing(dimer_run, tmp_path: Path, compressed, start, stop, stride):
     path = tmp_path / "run.npz"
-    arrays = dict(traj_coords=dimer_run.coords, lattices=dimer_run.lattices,
-                  atom_types=dimer_run.atom_types, target_index=dimer_run.target_index,
-                  time_step_ps=np.float64(dimer_run.time_step_ps))
+    arrays = dict(
+        traj_coords=dimer_run.coords,
+        lattices=dimer_run.lattices,
+        atom_types=dimer_run.atom_types,
+        target_index=dimer_run.target_index,
+        time_step_ps=np.float64(dimer_run.time_step_ps),
+    )
     (np.savez_compressed if compressed else np.savez)(path, **arrays)
     assert (_npz_memmap(path, "traj_coords") is None) == compressed  # mapped when stored
     full = load_trajectory(path)
@@ -50,8 +54,9 @@ def test_npz_selection_equals_slicing(dimer_run, tmp_path: Path, compressed, sta
         np.testing.assert_array_equal(full.coords, original)
     # atoms: keep the targets (Na) only; the targets are renumbered among the kept atoms
     sodium = np.flatnonzero(full.atom_types == 11)
-    small = load_trajectory(path, frames=(start, stop), stride=stride, atoms=sodium.tolist(),
-                            dtype=np.float32)
+    small = load_trajectory(
+        path, frames=(start, stop), stride=stride, atoms=sodium.tolist(), dtype=np.float32
+    )
     coords, _ = expected(full, start, stop, stride, sodium)
     assert small.coords.dtype == np.float32
     np.testing.assert_allclose(small.coords, coords, rtol=1e-6)
@@ -68,8 +73,14 @@ def test_dcd_chunks_stream_across_the_join(dimer_run, tmp_path: Path) -> None:
     options = dict(topology=tmp_path / "top.pdb", target="element Na", time_step_ps=1.0)
     full = load_trajectory(files, **options)
     for chunk_frames in (1, 7, 1000):
-        part = load_trajectory(files, frames=(100, 390), stride=4, atoms="element Na",
-                               chunk_frames=chunk_frames, **options)
+        part = load_trajectory(
+            files,
+            frames=(100, 390),
+            stride=4,
+            atoms="element Na",
+            chunk_frames=chunk_frames,
+            **options,
+        )
         keep = np.flatnonzero(full.atom_types == 11)
         coords, lattices = expected(full, 100, 390, 4, keep)
         np.testing.assert_allclose(part.coords, coords, atol=1e-5)
@@ -85,12 +96,12 @@ def test_xtc_times_survive_selection_and_joins_are_still_checked(dimer_run, tmp_
     md[199:].save_xtc(str(tmp_path / "overlap.xtc"))
     md[0].save_pdb(str(tmp_path / "top.pdb"))
     options = dict(topology=tmp_path / "top.pdb", target="element Na")
-    part = load_trajectory([tmp_path / "a.xtc", tmp_path / "b.xtc"], frames=(150, 250),
-                           stride=5, **options)
+    part = load_trajectory(
+        [tmp_path / "a.xtc", tmp_path / "b.xtc"], frames=(150, 250), stride=5, **options
+    )
     assert part.time_step_ps == pytest.approx(10.0) and part.n_frames == 20
     with pytest.raises(TrajectoryError, match="duplicated or overlapping"):
-        load_trajectory([tmp_path / "a.xtc", tmp_path / "overlap.xtc"], frames=(0, 10),
-                        **options)
+        load_trajectory([tmp_path / "a.xtc", tmp_path / "overlap.xtc"], frames=(0, 10), **options)
 
 
 def test_bad_selections_are_refused(dimer_run, tmp_path: Path) -> None:
@@ -117,8 +128,7 @@ def ase_frames(n_frames: int = 12, seed: int = 0):
     return frames
 
 
-@pytest.mark.parametrize(("name", "fmt"), [("traj.extxyz", "extxyz"),
-                                           ("XDATCAR", "vasp-xdatcar")])
+@pytest.mark.parametrize(("name", "fmt"), [("traj.extxyz", "extxyz"), ("XDATCAR", "vasp-xdatcar")])
 def test_ase_formats_load_as_written(tmp_path: Path, name: str, fmt: str) -> None:
     import ase.io
 
@@ -128,12 +138,12 @@ def test_ase_formats_load_as_written(tmp_path: Path, name: str, fmt: str) -> Non
     traj = load_trajectory(path, target="element Li", time_step_ps=0.5)
     positions = np.stack([f.positions for f in frames])
     np.testing.assert_allclose(traj.coords, positions, atol=1e-5)
-    np.testing.assert_allclose(traj.lattices, np.stack([f.cell.array for f in frames]),
-                               atol=1e-6)
+    np.testing.assert_allclose(traj.lattices, np.stack([f.cell.array for f in frames]), atol=1e-6)
     np.testing.assert_array_equal(traj.atom_types, frames[0].numbers)
     np.testing.assert_array_equal(traj.target_index, [0, 1])
-    part = load_trajectory(path, target="element Li", time_step_ps=0.5, frames=(2, 11),
-                           stride=3, atoms="element S")
+    part = load_trajectory(
+        path, target="element Li", time_step_ps=0.5, frames=(2, 11), stride=3, atoms="element S"
+    )
     np.testing.assert_allclose(part.coords, positions[2:11:3][:, :4], atol=1e-5)
     assert part.time_step_ps == 1.5
     with pytest.raises(TrajectoryError, match="does not carry frame times"):
@@ -164,6 +174,7 @@ def test_late_float32_xtc_times_are_accepted(dimer_run, tmp_path: Path) -> None:
     md[:30].save_xtc(str(tmp_path / "a.xtc"))
     md[30:].save_xtc(str(tmp_path / "b.xtc"))
     md[0].save_pdb(str(tmp_path / "top.pdb"))
-    traj = load_trajectory([tmp_path / "a.xtc", tmp_path / "b.xtc"],
-                           topology=tmp_path / "top.pdb", target="element Na")
+    traj = load_trajectory(
+        [tmp_path / "a.xtc", tmp_path / "b.xtc"], topology=tmp_path / "top.pdb", target="element Na"
+    )
     assert traj.n_frames == 60 and traj.time_step_ps == pytest.approx(0.1, rel=1e-3)

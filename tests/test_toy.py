@@ -40,7 +40,8 @@ def li_hessian(point: np.ndarray, step: float = 1e-3) -> np.ndarray:
 def test_holes_are_minima(centre) -> None:
     point = centre * A
     _, forces = energy_and_forces(
-        np.concatenate([point[None, None], FCC_SITES[None] * A], axis=1), POT)
+        np.concatenate([point[None, None], FCC_SITES[None] * A], axis=1), POT
+    )
     assert np.abs(forces[0, 0]).max() < 1e-8  # symmetric: no force on the Li
     assert np.linalg.eigvalsh(li_hessian(point)).min() > 1.0  # kJ/mol/Å², positive
 
@@ -57,8 +58,9 @@ def test_barrier_between_tet_and_oct() -> None:
 
 def test_forces_are_minus_the_gradient() -> None:
     rng = np.random.default_rng(0)
-    positions = np.concatenate([rng.random((3, 1, 3)) * A,
-                                FCC_SITES[None] * A + 0.1 * rng.normal(size=(3, 4, 3))], axis=1)
+    positions = np.concatenate(
+        [rng.random((3, 1, 3)) * A, FCC_SITES[None] * A + 0.1 * rng.normal(size=(3, 4, 3))], axis=1
+    )
     _, forces = energy_and_forces(positions, POT)
     step = 1e-5
     for atom in range(5):
@@ -67,7 +69,8 @@ def test_forces_are_minus_the_gradient() -> None:
             plus[:, atom, axis] += step
             minus[:, atom, axis] -= step
             numeric = -(energy_and_forces(plus, POT)[0] - energy_and_forces(minus, POT)[0]) / (
-                2 * step)
+                2 * step
+            )
             np.testing.assert_allclose(forces[:, atom, axis], numeric, rtol=1e-5, atol=1e-5)
     # Newton's third law: the pair forces cancel; only the tethers act on the total
     tether = POT.tether_k * (positions[:, 1:] - FCC_SITES * A)
@@ -84,7 +87,7 @@ def test_polyhedron_labels_of_known_points() -> None:
     assert polyhedron_labels(face - 0.01 * direction)[0] == 0
     assert polyhedron_labels(face + 0.01 * direction)[0] == 1
     # volume fractions: tetrahedra fill 1/3 of fcc space
-    grid = (np.stack(np.meshgrid(*[np.arange(20) + 0.5] * 3, indexing="ij"), -1) / 20 * A)
+    grid = np.stack(np.meshgrid(*[np.arange(20) + 0.5] * 3, indexing="ij"), -1) / 20 * A
     assert polyhedron_labels(grid.reshape(-1, 3)).mean() == pytest.approx(2 / 3, abs=0.01)
 
 
@@ -117,15 +120,22 @@ def test_simulation_reproducible_independent_and_stable() -> None:
 def test_eight_images_equal_all_images() -> None:
     """The 8-corner image set gives the same energy as summing over 125 images."""
     rng = np.random.default_rng(1)
-    positions = np.concatenate([rng.random((50, 1, 3)) * A,
-                                FCC_SITES[None] * A + 0.2 * rng.normal(size=(50, 4, 3))], axis=1)
+    positions = np.concatenate(
+        [rng.random((50, 1, 3)) * A, FCC_SITES[None] * A + 0.2 * rng.normal(size=(50, 4, 3))],
+        axis=1,
+    )
     # and the symmetric points, where Li–S vectors have exact zero components
     special = np.concatenate([TET_SITES, OCT_SITES]) * A
-    positions = np.concatenate([positions, np.concatenate(
-        [special[:, None], np.broadcast_to(FCC_SITES * A, (12, 4, 3))], axis=1)])
+    positions = np.concatenate(
+        [
+            positions,
+            np.concatenate([special[:, None], np.broadcast_to(FCC_SITES * A, (12, 4, 3))], axis=1),
+        ]
+    )
     energy, _ = energy_and_forces(positions, POT)
-    shifts = np.array([[i, j, k] for i in range(-2, 3) for j in range(-2, 3)
-                       for k in range(-2, 3)]) * A
+    shifts = (
+        np.array([[i, j, k] for i in range(-2, 3) for j in range(-2, 3) for k in range(-2, 3)]) * A
+    )
     delta = positions[:, :1, None, :] - positions[:, 1:, None, :] + shifts[None, None]
     pair, _ = POT.pair(np.linalg.norm(delta, axis=-1))
     tether = positions[:, 1:] - FCC_SITES * A
@@ -141,11 +151,12 @@ def test_default_regime_two_state_kinetics() -> None:
 
     runs = simulate_toy(ToySimulation(n_replicas=64, n_frames=300, seed=11), progress=False)
     labels = [core_set_labels(run.coords[:, 0])[0] for run in runs]
-    labels = [lab[np.argmax(lab >= 0):] for lab in labels]
+    labels = [lab[np.argmax(lab >= 0) :] for lab in labels]
     oct_fraction = np.mean(np.concatenate(labels) == 1)
     assert 0.10 < oct_fraction < 0.22
-    its = implied_timescales([one_hot(lab, 2) for lab in labels], [2, 8], time_step_ps=0.5,
-                             n_bootstrap=0)
+    its = implied_timescales(
+        [one_hot(lab, 2) for lab in labels], [2, 8], time_step_ps=0.5, n_bootstrap=0
+    )
     assert np.all((its.timescales_ps[:, 0] > 4.0) & (its.timescales_ps[:, 0] < 10.0))
 
 
@@ -155,8 +166,11 @@ def test_twelve_hole_spectrum_is_complete_bipartite() -> None:
     k_to, k_ot = 0.03, 0.17
     rates = np.sort(-np.linalg.eigvals(hole_rate_matrix(k_to, k_ot)).real)
     spectrum = exact_hole_spectrum(k_to, k_ot)
-    expected = np.sort([0.0, spectrum["occupancy"]] + [spectrum["tet_identity"]] * 7
-                       + [spectrum["oct_identity"]] * 3)
+    expected = np.sort(
+        [0.0, spectrum["occupancy"]]
+        + [spectrum["tet_identity"]] * 7
+        + [spectrum["oct_identity"]] * 3
+    )
     np.testing.assert_allclose(rates, expected, atol=1e-12)
 
 

@@ -61,8 +61,14 @@ def test_resumed_training_equals_uninterrupted(hopping, tmp_path: Path, epoch: i
     checkpoint = tmp_path / "training.pt"
     interrupted = small_model()
     with pytest.raises(TrainingInterrupted) as caught:
-        fit(interrupted, data, checkpoint=checkpoint, handle_signals=True,
-            on_step=interrupt_at(epoch, step), **OPTIONS)
+        fit(
+            interrupted,
+            data,
+            checkpoint=checkpoint,
+            handle_signals=True,
+            on_step=interrupt_at(epoch, step),
+            **OPTIONS,
+        )
     assert caught.value.exit_code == 130 and caught.value.epoch == epoch
     assert checkpoint.is_file()
     # the handler is gone again: SIGINT is Python's default once more
@@ -87,12 +93,17 @@ def test_checkpoints_within_an_epoch_and_a_refused_mismatch(hopping, tmp_path: P
         if checkpoint.is_file():
             seen.append((epoch, step, checkpoint.stat().st_mtime_ns))
 
-    fit(small_model(), data, checkpoint=checkpoint, checkpoint_every_s=0.0, on_step=on_step,
-        **OPTIONS)
+    fit(
+        small_model(),
+        data,
+        checkpoint=checkpoint,
+        checkpoint_every_s=0.0,
+        on_step=on_step,
+        **OPTIONS,
+    )
     assert len({mtime for *_, mtime in seen}) > 4  # rewritten within epochs, not only after
     with pytest.raises(ValueError, match="another training"):
-        fit(small_model(), data, checkpoint=checkpoint, resume=True,
-            **{**OPTIONS, "lag_frames": 2})
+        fit(small_model(), data, checkpoint=checkpoint, resume=True, **{**OPTIONS, "lag_frames": 2})
     # a finished training resumes to the same end at once
     done = small_model()
     history = fit(done, data, checkpoint=checkpoint, resume=True, **OPTIONS)

@@ -71,8 +71,13 @@ def test_unwrapped_detection(small_traj: Trajectory) -> None:
 def test_wrap_then_unwrap_recovers_continuous_path() -> None:
     lattice = triclinic_lattice()
     continuous = simulate_brownian(
-        lattice, np.array([3, 3, 16]), n_frames=400, time_step_ps=0.1,
-        diffusion_a2_per_ps=[2.0, 0.5, 0.0], seed=3, wrapped=False,
+        lattice,
+        np.array([3, 3, 16]),
+        n_frames=400,
+        time_step_ps=0.1,
+        diffusion_a2_per_ps=[2.0, 0.5, 0.0],
+        seed=3,
+        wrapped=False,
     )
     # Long enough that the fast atom crosses the cell several times.
     assert np.ptp(continuous.fractional_coords()[:, 0], axis=0).max() > 1.0
@@ -149,8 +154,9 @@ def test_mismatched_trajectory_list(small_traj: Trajectory) -> None:
     same = small_traj[1:]
     assert len(check_trajectory_list([small_traj, small_traj[:3]])) == 2
     other_types = Trajectory(small_traj.coords, small_traj.lattices, [3, 16, 16, 9], [0], 0.5)
-    other_targets = Trajectory(small_traj.coords, small_traj.lattices, small_traj.atom_types,
-                               [1], 0.5)
+    other_targets = Trajectory(
+        small_traj.coords, small_traj.lattices, small_traj.atom_types, [1], 0.5
+    )
     with pytest.raises(TrajectoryError, match="atom types"):
         check_trajectory_list([small_traj, other_types])
     with pytest.raises(TrajectoryError, match="target atoms"):
@@ -228,9 +234,14 @@ def test_truncated_npz(tmp_path: Path, small_traj: Trajectory) -> None:
 
 def test_stacked_npz_is_refused(tmp_path: Path, small_traj: Trajectory) -> None:
     path = tmp_path / "stacked.npz"
-    np.savez(path, traj_coords=np.stack([small_traj.coords] * 2), lattices=small_traj.lattices,
-             atom_types=small_traj.atom_types, target_index=small_traj.target_index,
-             time_step_ps=0.5)
+    np.savez(
+        path,
+        traj_coords=np.stack([small_traj.coords] * 2),
+        lattices=small_traj.lattices,
+        atom_types=small_traj.atom_types,
+        target_index=small_traj.target_index,
+        time_step_ps=0.5,
+    )
     with pytest.raises(TrajectoryError, match="list of Trajectory"):
         load_trajectory(path)
 
@@ -259,8 +270,13 @@ def test_missing_file(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- mdtraj formats
 def brownian_traj(n_frames: int = 30, seed: int = 1) -> Trajectory:
     return simulate_brownian(
-        triclinic_lattice(), np.array([3, 3, 16, 8]), n_frames=n_frames, time_step_ps=0.2,
-        diffusion_a2_per_ps=0.3, target_index=np.array([0, 1]), seed=seed,
+        triclinic_lattice(),
+        np.array([3, 3, 16, 8]),
+        n_frames=n_frames,
+        time_step_ps=0.2,
+        diffusion_a2_per_ps=0.3,
+        target_index=np.array([0, 1]),
+        seed=seed,
     )
 
 
@@ -272,7 +288,9 @@ def test_npz_to_dcd_pdb_round_trip(tmp_path: Path) -> None:
     md_traj.save_dcd(str(tmp_path / "traj.dcd"))
     md_traj[0].save_pdb(str(tmp_path / "top.pdb"))
     back = load_trajectory(
-        tmp_path / "traj.dcd", topology=tmp_path / "top.pdb", target="element Li",
+        tmp_path / "traj.dcd",
+        topology=tmp_path / "top.pdb",
+        target="element Li",
         time_step_ps=0.2,
     )
     # DCD stores float32 nm: 1e-3 Å is far below any physical length here.
@@ -296,8 +314,9 @@ def test_dcd_needs_topology_target_and_time_step(tmp_path: Path) -> None:
     with pytest.raises(TrajectoryError, match="pass time_step_ps"):
         load_trajectory(tmp_path / "t.dcd", topology=tmp_path / "t.pdb", target="element Li")
     with pytest.raises(TrajectoryError, match="matches no atom"):
-        load_trajectory(tmp_path / "t.dcd", topology=tmp_path / "t.pdb", target="element K",
-                        time_step_ps=0.2)
+        load_trajectory(
+            tmp_path / "t.dcd", topology=tmp_path / "t.pdb", target="element K", time_step_ps=0.2
+        )
 
 
 def test_pdb_without_unit_cell(tmp_path: Path) -> None:
@@ -314,8 +333,9 @@ def test_xyz_file_without_cell(tmp_path: Path) -> None:
     traj.to_mdtraj().save_xyz(str(tmp_path / "t.xyz"))
     traj.to_mdtraj()[0].save_pdb(str(tmp_path / "t.pdb"))
     with pytest.raises(TrajectoryError, match="has no unit cell"):
-        load_trajectory(tmp_path / "t.xyz", topology=tmp_path / "t.pdb", target="element Li",
-                        time_step_ps=1.0)
+        load_trajectory(
+            tmp_path / "t.xyz", topology=tmp_path / "t.pdb", target="element Li", time_step_ps=1.0
+        )
 
 
 def test_xtc_times_give_the_time_step(tmp_path: Path) -> None:
@@ -325,8 +345,9 @@ def test_xtc_times_give_the_time_step(tmp_path: Path) -> None:
     back = load_trajectory(tmp_path / "t.xtc", topology=tmp_path / "t.pdb", target=[0, 1])
     assert back.time_step_ps == pytest.approx(0.2, rel=1e-5)
     with pytest.raises(TrajectoryError, match="contradicts"):
-        load_trajectory(tmp_path / "t.xtc", topology=tmp_path / "t.pdb", target=[0],
-                        time_step_ps=0.5)
+        load_trajectory(
+            tmp_path / "t.xtc", topology=tmp_path / "t.pdb", target=[0], time_step_ps=0.5
+        )
 
 
 def test_chunks_join_in_order(tmp_path: Path) -> None:
@@ -335,8 +356,12 @@ def test_chunks_join_in_order(tmp_path: Path) -> None:
     md_traj[0].save_pdb(str(tmp_path / "t.pdb"))
     md_traj[:12].save_dcd(str(tmp_path / "a.dcd"))
     md_traj[12:].save_dcd(str(tmp_path / "b.dcd"))
-    joined = load_trajectory([tmp_path / "a.dcd", tmp_path / "b.dcd"],
-                             topology=tmp_path / "t.pdb", target="element Li", time_step_ps=0.2)
+    joined = load_trajectory(
+        [tmp_path / "a.dcd", tmp_path / "b.dcd"],
+        topology=tmp_path / "t.pdb",
+        target="element Li",
+        time_step_ps=0.2,
+    )
     assert joined.n_frames == 30
     np.testing.assert_allclose(joined.coords, traj.coords, atol=1e-3)
 
@@ -347,8 +372,12 @@ def test_duplicated_frame_at_join(tmp_path: Path) -> None:
     md_traj[:12].save_dcd(str(tmp_path / "a.dcd"))
     md_traj[11:].save_dcd(str(tmp_path / "b.dcd"))  # restart repeats frame 11
     with pytest.raises(TrajectoryError, match="duplicated frame between a.dcd and b.dcd"):
-        load_trajectory([tmp_path / "a.dcd", tmp_path / "b.dcd"], topology=tmp_path / "t.pdb",
-                        target="element Li", time_step_ps=0.2)
+        load_trajectory(
+            [tmp_path / "a.dcd", tmp_path / "b.dcd"],
+            topology=tmp_path / "t.pdb",
+            target="element Li",
+            time_step_ps=0.2,
+        )
 
 
 def test_missing_and_duplicated_frames_in_timed_chunks(tmp_path: Path) -> None:
@@ -372,13 +401,21 @@ def test_suspicious_join_without_times_warns(tmp_path: Path) -> None:
     md_traj[:20].save_dcd(str(tmp_path / "a.dcd"))
     md_traj[80:].save_dcd(str(tmp_path / "b.dcd"))  # 60 frames missing: ~8x the usual step
     with pytest.warns(UserWarning, match="frames may be missing"):
-        load_trajectory([tmp_path / "a.dcd", tmp_path / "b.dcd"], topology=tmp_path / "t.pdb",
-                        target="element Li", time_step_ps=0.2)
+        load_trajectory(
+            [tmp_path / "a.dcd", tmp_path / "b.dcd"],
+            topology=tmp_path / "t.pdb",
+            target="element Li",
+            time_step_ps=0.2,
+        )
     md_traj[20:].save_dcd(str(tmp_path / "c.dcd"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_trajectory([tmp_path / "a.dcd", tmp_path / "c.dcd"], topology=tmp_path / "t.pdb",
-                        target="element Li", time_step_ps=0.2)
+        load_trajectory(
+            [tmp_path / "a.dcd", tmp_path / "c.dcd"],
+            topology=tmp_path / "t.pdb",
+            target="element Li",
+            time_step_ps=0.2,
+        )
 
 
 # ---------------------------------------------------------------- LAMMPS dumps
@@ -395,9 +432,14 @@ def write_lammps_dump(path: Path, traj: Trajectory, scaled: bool) -> None:
         ylo_b = ylo + min(0.0, yz)
         yhi_b = ylo + ly + max(0.0, yz)
         lines += [
-            "ITEM: TIMESTEP", str(frame * 100), "ITEM: NUMBER OF ATOMS", str(traj.n_atoms),
+            "ITEM: TIMESTEP",
+            str(frame * 100),
+            "ITEM: NUMBER OF ATOMS",
+            str(traj.n_atoms),
             "ITEM: BOX BOUNDS xy xz yz pp pp pp",
-            f"{xlo_b} {xhi_b} {xy}", f"{ylo_b} {yhi_b} {xz}", f"{zlo} {zlo + lz} {yz}",
+            f"{xlo_b} {xhi_b} {xy}",
+            f"{ylo_b} {yhi_b} {xz}",
+            f"{zlo} {zlo + lz} {yz}",
             "ITEM: ATOMS id type xs ys zs" if scaled else "ITEM: ATOMS id type x y z",
         ]
         values = traj.fractional_coords()[frame] if scaled else traj.coords[frame]
@@ -412,8 +454,7 @@ def test_lammps_dump_scaled_and_cartesian(tmp_path: Path, scaled: bool) -> None:
     traj.to_mdtraj()[0].save_pdb(str(tmp_path / "t.pdb"))
     dump = tmp_path / "t.lammpstrj"
     write_lammps_dump(dump, traj, scaled=scaled)
-    back = load_trajectory(dump, topology=tmp_path / "t.pdb", target="element Li",
-                           time_step_ps=0.2)
+    back = load_trajectory(dump, topology=tmp_path / "t.pdb", target="element Li", time_step_ps=0.2)
     np.testing.assert_allclose(back.lattices, traj.lattices, atol=1e-4)
     np.testing.assert_allclose(back.coords, traj.coords, atol=1e-4)
 
@@ -431,7 +472,8 @@ def test_lammps_dump_without_coordinates(tmp_path: Path) -> None:
 def test_md_topology_object_is_accepted(tmp_path: Path) -> None:
     traj = brownian_traj(4)
     traj.to_mdtraj().save_dcd(str(tmp_path / "t.dcd"))
-    back = load_trajectory(tmp_path / "t.dcd", topology=traj.topology(), target=[2],
-                           time_step_ps=0.2)
+    back = load_trajectory(
+        tmp_path / "t.dcd", topology=traj.topology(), target=[2], time_step_ps=0.2
+    )
     assert isinstance(traj.topology(), mdtraj.Topology)
     np.testing.assert_array_equal(back.target_index, [2])

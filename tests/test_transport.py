@@ -14,8 +14,13 @@ from tests.conftest import triclinic_lattice
 def test_msd_matches_six_d_t() -> None:
     diffusion = 0.25  # Å²/ps
     traj = simulate_brownian(
-        triclinic_lattice(), np.full(64, 3), n_frames=2_000, time_step_ps=0.05,
-        diffusion_a2_per_ps=diffusion, seed=11, wrapped=False,
+        triclinic_lattice(),
+        np.full(64, 3),
+        n_frames=2_000,
+        time_step_ps=0.05,
+        diffusion_a2_per_ps=diffusion,
+        seed=11,
+        wrapped=False,
     )
     lags = np.array([1, 5, 20, 50])
     msd = mean_squared_displacement(traj, lags)
@@ -27,8 +32,15 @@ def test_msd_matches_six_d_t() -> None:
 
 
 def test_msd_from_wrapped_coordinates_is_refused_and_unwrap_fixes_it() -> None:
-    traj = simulate_brownian(triclinic_lattice(), np.full(16, 3), n_frames=3_000,
-                             time_step_ps=0.1, diffusion_a2_per_ps=1.0, seed=2, wrapped=True)
+    traj = simulate_brownian(
+        triclinic_lattice(),
+        np.full(16, 3),
+        n_frames=3_000,
+        time_step_ps=0.1,
+        diffusion_a2_per_ps=1.0,
+        seed=2,
+        wrapped=True,
+    )
     with pytest.raises(TrajectoryError, match="unwrap"):
         mean_squared_displacement(traj, [10])
     lags = np.array([100, 1000])
@@ -38,15 +50,27 @@ def test_msd_from_wrapped_coordinates_is_refused_and_unwrap_fixes_it() -> None:
 
 @pytest.mark.parametrize("lags", [[0], [3_000], []])
 def test_msd_lag_out_of_range(lags: list[int]) -> None:
-    traj = simulate_brownian(triclinic_lattice(), np.full(2, 3), n_frames=30, time_step_ps=0.1,
-                             diffusion_a2_per_ps=1.0, seed=2, wrapped=False)
+    traj = simulate_brownian(
+        triclinic_lattice(),
+        np.full(2, 3),
+        n_frames=30,
+        time_step_ps=0.1,
+        diffusion_a2_per_ps=1.0,
+        seed=2,
+        wrapped=False,
+    )
     with pytest.raises(TrajectoryError, match="lags must lie in 1 ... 29"):
         mean_squared_displacement(traj, lags)
 
 
 def test_brownian_seed_reproduces() -> None:
-    kwargs = dict(lattice=triclinic_lattice(), atom_types=np.full(3, 3), n_frames=10,
-                  time_step_ps=0.1, diffusion_a2_per_ps=1.0)
+    kwargs = dict(
+        lattice=triclinic_lattice(),
+        atom_types=np.full(3, 3),
+        n_frames=10,
+        time_step_ps=0.1,
+        diffusion_a2_per_ps=1.0,
+    )
     a = simulate_brownian(**kwargs, seed=5)
     b = simulate_brownian(**kwargs, seed=5)
     c = simulate_brownian(**kwargs, seed=6)

@@ -83,8 +83,9 @@ def test_gradients_match_finite_differences(method: str) -> None:
     x, y = random_pair(n=40, d=3, seed=4)
     x.requires_grad_(True)
     y.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a, b: vamp_loss(a, b, method=method), (x, y),
-                                    eps=1e-6, atol=1e-6, rtol=1e-4)
+    assert torch.autograd.gradcheck(
+        lambda a, b: vamp_loss(a, b, method=method), (x, y), eps=1e-6, atol=1e-6, rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)

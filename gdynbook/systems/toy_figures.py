@@ -155,3 +155,42 @@ def plot_toy_cell(traj: Trajectory, n_frames: int | None = 400, ax: Axes | None 
     ax.set_box_aspect((1, 1, 1))
     ax.legend(frameon=False, fontsize=8, loc="upper left")
     return ax
+
+
+#: How the four equilibrium estimates are labelled in figures.
+ESTIMATE_LABELS = {
+    "nonreversible": "non-reversible K",
+    "reversible_ml": "reversible ML",
+    "symmetrised": "symmetrised (C + Cᵀ)/2",
+    "mean_membership": "mean membership",
+}
+
+
+def plot_nonstationary_estimates(summary: Mapping[str, Mapping], ax: Axes | None = None) -> Axes:
+    """Octahedral population estimated four ways per start group, against equilibrium.
+
+    Parameters
+    ----------
+    summary : mapping
+        Group (``oct``, ``tet``, ``pooled``) → entry with ``populations_<method>``,
+        ``populations_err`` and ``reference_populations(_err)`` (tet, oct order), as
+        written by :func:`gdynbook.jobs.driven.summarize_nonstationary`.
+    """
+    ax = _axis(ax, (6.4, 3.6))
+    groups = list(summary)
+    methods = list(ESTIMATE_LABELS)
+    width = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        x = np.arange(len(groups)) + (k - (len(methods) - 1) / 2) * width
+        values = [summary[g][f"populations_{method}"][1] for g in groups]
+        errors = [2 * summary[g]["populations_err"][method][1] for g in groups]
+        ax.errorbar(x, values, yerr=errors, fmt="o", capsize=3, label=ESTIMATE_LABELS[method])
+    first = summary[groups[0]]
+    reference, err = first["reference_populations"][1], first["reference_populations_err"][1]
+    ax.axhspan(reference - 2 * err, reference + 2 * err, color="0.85", zorder=0)
+    ax.axhline(reference, color="0.4", lw=1, label="equilibrium (core-set MSM)")
+    ax.set_xticks(np.arange(len(groups)), [f"{g} starts" if g != "pooled" else g for g in groups])
+    ax.set_ylabel("octahedral population")
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    ax.set_title("Equilibrium from relaxation data (bars: ±2σ over replicas)", fontsize=10)
+    return ax

@@ -104,10 +104,14 @@ def test_chapter_page_renders_without_errors(page, chapter: str) -> None:
     assert expected in links, f"no Colab button pointing at {expected}"
     # Math is typeset offline by the book's own MathJax: no raw TeX delimiters remain in
     # the text of a page that has formulas, and none failed to parse.
-    page.wait_for_function("() => !window.MathJax || !window.MathJax.startup || "
-                           "window.MathJax.startup.promise !== undefined", timeout=10_000)
-    page.evaluate("() => window.MathJax && window.MathJax.startup && "
-                  "window.MathJax.startup.promise")
+    page.wait_for_function(
+        "() => !window.MathJax || !window.MathJax.startup || "
+        "window.MathJax.startup.promise !== undefined",
+        timeout=10_000,
+    )
+    page.evaluate(
+        "() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise"
+    )
     source = (HTML / f"{chapter}.html").read_text()
     if "\\(" in source or "\\[" in source or 'class="math' in source:
         assert page.locator("mjx-container").count() > 0, "formulas were not typeset"

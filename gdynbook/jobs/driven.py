@@ -1,0 +1,352 @@
+"""Out of equilibrium on the toy system, part A: a GDyNet trained on relaxation data.
+
+Each arrow is one function the chapter "Out of equilibrium" calls:
+
+* :func:`simulate_nonstationary` — equilibrium replicas (the reference and the pool of
+  starts), then many short replicas started with the Li in an octahedral core and as
+  many from tetrahedral cores (:mod:`gdynbook.systems.toy_relaxation`);
+* :func:`split_halves` — every other replica of each start for training, the rest held
+  out (whole replicas: held out by independent simulation);
+* :func:`train_on_relaxation` — a GDyNet with the VAMP-2 loss on the relaxation data
+  alone (VAMP needs no stationarity: C₀₀ and C_ττ are estimated separately);
+* :func:`reference_estimate` — equilibrium populations and timescale from core-set labels
+  of the equilibrium replicas;
+* :func:`relaxation_estimates` — the four estimates of
+  :mod:`gdynbook.nonequilibrium` on the held-out replicas, for oct starts, tet starts and
+  both pooled, in tet/oct order;
+* :func:`run_nonstationary` — all of it, with a figure and the ``nonstationary`` part of
+  ``summary.json``.
+
+The lag, 5 ps (10 frames), is the toy chapters' lag, fixed before these data existed.
+
+Units: ps, K.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gdynbook.dataset import TrajectoryDataset
+from gdynbook.jobs.rundir import train_seeded, write_figure, write_json
+from gdynbook.markov import one_hot
+from gdynbook.model import GDyNet
+from gdynbook.nonequilibrium import METHODS, StationaryEstimates, stationary_estimates
+from gdynbook.states import crisp_states, fit_simplex, state_recall
+from gdynbook.systems.toy import ToySimulation, simulate_toy
+from gdynbook.systems.toy_reference import toy_reference
+from gdynbook.systems.toy_relaxation import simulate_relaxation
+from gdynbook.train import TrainingSettings, predict
+from gdynbook.trajectory import Trajectory
+
+#: Start groups, as reported.
+GROUPS = ("oct", "tet", "pooled")
+
+
+@dataclass(frozen=True)
+class NonstationarySettings:
+    """How much to simulate and how to train (times in ps, temperature in K)."""
+
+    temperature_k: float = 600.0
+    frame_interval_ps: float = 0.5
+    equilibrium_replicas: int = 256
+    equilibrium_ps: float = 200.0
+    replicas_per_start: int = 512
+    duration_ps: float = 30.0
+    lag_frames: int = 10
+    n_epochs: int = 12
+    pairs_per_epoch: int | None = 20_000
+    batch_size: int = 512
+    lr: float = 5e-3
+    n_bootstrap: int = 200
+
+    @classmethod
+    def fast(cls) -> NonstationarySettings:
+        """A CPU-sized version: fewer, shorter equilibrium runs and 256 replicas per start."""
+        return cls(
+            equilibrium_replicas=128,
+            equilibrium_ps=100.0,
+            replicas_per_start=256,
+            n_epochs=8,
+            pairs_per_epoch=8_000,
+            n_bootstrap=100,
+        )
+
+
+def simulate_nonstationary(
+    settings: NonstationarySettings, seed: int = 0, progress: bool = True
+) -> tuple[list[Trajectory], dict[str, list[Trajectory]]]:
+    """Equilibrium replicas, then ``replicas_per_start`` relaxation runs per start.
+
+    Returns
+    -------
+    equilibrium : list of Trajectory
+    relaxation : dict
+        ``"oct"`` and ``"tet"`` → replicas of ``duration_ps`` from those cores.
+    """
+    base = ToySimulation(
+        temperature_k=settings.temperature_k,
+        frame_interval_ps=settings.frame_interval_ps,
+        n_replicas=settings.equilibrium_replicas,
+        n_frames=int(round(settings.equilibrium_ps / settings.frame_interval_ps)),
+        seed=seed,
+    )
+    equilibrium = simulate_toy(base, progress=progress)
+    relaxation = {
+        start: simulate_relaxation(
+            equilibrium,
+            start,
+            settings.replicas_per_start,
+            settings.duration_ps,
+            settings=replace(base),
+            seed=seed + 10 + index,
+            progress=progress,
+        )
+        for index, start in enumerate(("oct", "tet"))
+    }
+    return equilibrium, relaxation
+
+
+def split_halves(
+    relaxation: dict[str, list[Trajectory]],
+) -> tuple[list[Trajectory], dict[str, list[Trajectory]]]:
+    """Even-numbered replicas of each start train, odd-numbered ones are held out."""
+    training = [run for runs in relaxation.values() for run in runs[0::2]]
+    held_out = {start: runs[1::2] for start, runs in relaxation.items()}
+    return training, held_out
+
+
+def train_on_relaxation(
+    training: list[Trajectory],
+    settings: NonstationarySettings,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> torch.nn.Module:
+    """A two-state GDyNet trained with VAMP-2 on relaxation replicas only (10 % of the
+    replicas validate)."""
+    dataset = TrajectoryDataset(training, validation_fraction=0.1, seed=seed)
+    model, _ = train_seeded(
+        lambda: GDyNet(n_states=2, n_conv=2, n_neighbors=12, atom_fea_len=16, h_fea_len=16),
+        dataset,
+        settings.lag_frames,
+        TrainingSettings(
+            n_epochs=settings.n_epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            pairs_per_epoch=settings.pairs_per_epoch,
+        ),
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    return model
+
+
+def core_labels(trajectories: list[Trajectory], lag_frames: int) -> list[np.ndarray]:
+    """Core-set tet (0) / oct (1) labels per replica, −1 before the first core visit."""
+    reference = toy_reference(trajectories, lag_frames)
+    return [
+        np.concatenate([np.full(start, -1), labels])
+        for labels, start in zip(reference.labels, reference.first_frame, strict=True)
+    ]
+
+
+def reference_estimate(
+    equilibrium: list[Trajectory], lag_frames: int, n_bootstrap: int = 200, seed: int = 0
+) -> StationaryEstimates:
+    """Equilibrium populations (tet, oct) and timescale from core-set labels of the
+    equilibrium replicas (frames before the first core visit dropped)."""
+    labels = [run[run >= 0] for run in core_labels(equilibrium, lag_frames)]
+    runs = [one_hot(run, 2) for run in labels if run.size > lag_frames]
+    return stationary_estimates(
+        runs, lag_frames, equilibrium[0].time_step_ps, n_bootstrap=n_bootstrap, seed=seed
+    )
+
+
+def ordered_memberships(
+    model: torch.nn.Module,
+    held_out: dict[str, list[Trajectory]],
+    lag_frames: int,
+    device: str = "auto",
+) -> tuple[dict[str, list[np.ndarray]], np.ndarray]:
+    """Memberships of the held-out replicas with column 0 tetrahedral, 1 octahedral.
+
+    The network's outputs are turned into memberships (corners of the simplex of all
+    held-out outputs); network state k is matched to the tet/oct label it recalls best
+    on core frames.
+
+    Returns
+    -------
+    memberships : dict
+        Start → list of (frames, 2) arrays.
+    recall : numpy.ndarray
+        (tet, oct) recall on core frames after matching.
+    """
+    starts = list(held_out)
+    raw = {s: predict(model, held_out[s], device=device) for s in starts}
+    simplex = fit_simplex([run for s in starts for run in raw[s]])
+    memberships = {s: [m.reshape(-1, 2) for m in simplex.transform(raw[s])] for s in starts}
+    labels = np.concatenate([run for s in starts for run in core_labels(held_out[s], lag_frames)])
+    assigned = np.concatenate(
+        [states.reshape(-1) for s in starts for states in crisp_states(memberships[s])]
+    )
+    known = labels >= 0
+    recall, mapping = state_recall(assigned[known], labels[known], 2)
+    ordered = {}
+    for s in starts:
+        ordered[s] = []
+        for m in memberships[s]:
+            reordered = np.empty_like(m)
+            reordered[:, mapping] = m
+            ordered[s].append(reordered)
+    return ordered, recall
+
+
+def relaxation_estimates(
+    memberships: dict[str, list[np.ndarray]],
+    lag_frames: int,
+    time_step_ps: float,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> dict[str, StationaryEstimates]:
+    """The four estimates for oct starts, tet starts and both pooled."""
+    groups = {"oct": memberships["oct"], "tet": memberships["tet"]}  # not "equilibrium"
+    groups["pooled"] = memberships["oct"] + memberships["tet"]
+    return {
+        name: stationary_estimates(runs, lag_frames, time_step_ps, n_bootstrap, seed=seed)
+        for name, runs in groups.items()
+    }
+
+
+def summarize_nonstationary(
+    estimates: dict[str, StationaryEstimates],
+    reference: StationaryEstimates,
+    learned_reference: StationaryEstimates | None = None,
+) -> dict[str, Any]:
+    """The ``nonstationary`` entry of ``summary.json`` (populations tet first).
+
+    ``reference`` is the core-set Markov model of the equilibrium replicas;
+    ``learned_reference`` (optional) the equilibrium of the learned states themselves,
+    from the network's memberships on those replicas.
+    """
+    out: dict[str, Any] = {}
+    for name, result in estimates.items():
+        entry: dict[str, Any] = {
+            "reference_populations": reference.populations["nonreversible"].tolist(),
+            "reference_populations_err": reference.errors["nonreversible"].tolist(),
+            "reference_timescale_ps": reference.timescale_ps["nonreversible"],
+            "reference_timescale_err_ps": reference.timescale_err_ps["nonreversible"],
+            "populations_err": {m: result.errors[m].tolist() for m in METHODS},
+            "timescale_ps": result.timescale_ps["nonreversible"],
+            "timescale_err_ps": result.timescale_err_ps["nonreversible"],
+            "timescale_reversible_ml_ps": result.timescale_ps["reversible_ml"],
+            "n_replicas": result.n_runs,
+        }
+        if learned_reference is not None:
+            entry["reference_populations_learned"] = learned_reference.populations[
+                "nonreversible"
+            ].tolist()
+            entry["reference_populations_learned_err"] = learned_reference.errors[
+                "nonreversible"
+            ].tolist()
+            entry["reference_timescale_learned_ps"] = learned_reference.timescale_ps[
+                "nonreversible"
+            ]
+        for method in METHODS:
+            entry[f"populations_{method}"] = result.populations[method].tolist()
+        out[name] = entry
+    return out
+
+
+def nonstationary_checks(
+    summary: dict[str, Any], reference_key: str = "reference_populations", sigmas: float = 3.0
+) -> dict[str, bool]:
+    """Acceptance: for every group the non-reversible and ML-reversible octahedral
+    populations lie within ``sigmas`` combined standard errors of the reference
+    (``reference_key``); for oct starts and pooled data the symmetrised and
+    mean-membership ones lie beyond it (tet starts relax from the majority state: their
+    bias is small and not required)."""
+    checks = {}
+    for name, entry in summary.items():
+        reference = entry[reference_key][1]
+        reference_err = entry[f"{reference_key}_err"][1]
+        for method in METHODS:
+            value = entry[f"populations_{method}"][1]
+            err = float(np.hypot(entry["populations_err"][method][1], reference_err))
+            within = abs(value - reference) <= sigmas * err
+            if method in ("nonreversible", "reversible_ml"):
+                checks[f"{name}_{method}_recovers_equilibrium"] = bool(within)
+            elif name != "tet":
+                checks[f"{name}_{method}_is_biased"] = bool(not within)
+    return checks
+
+
+def run_nonstationary(
+    output: str | Path | None,
+    settings: NonstationarySettings | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Part A end to end: simulate, train on relaxation data, estimate four ways.
+
+    Writes ``nonstationary.png`` and ``nonstationary.json`` into ``output`` (if given).
+
+    Returns
+    -------
+    dict
+        ``nonstationary`` (per group, see :func:`summarize_nonstationary`), ``checks``,
+        ``recall`` (tet, oct on held-out core frames), ``label_estimates`` (the same four
+        estimates from core-set labels instead of the network) and ``settings``.
+    """
+    from gdynbook.systems.toy_figures import plot_nonstationary_estimates
+
+    settings = settings or NonstationarySettings()
+    equilibrium, relaxation = simulate_nonstationary(settings, seed=seed, progress=progress)
+    training, held_out = split_halves(relaxation)
+    model = train_on_relaxation(training, settings, seed=seed, device=device, progress=progress)
+    dt = equilibrium[0].time_step_ps
+    reference = reference_estimate(equilibrium, settings.lag_frames, settings.n_bootstrap, seed)
+    memberships, recall = ordered_memberships(
+        model, {**held_out, "equilibrium": equilibrium}, settings.lag_frames, device
+    )
+    # the learned states' own equilibrium: the same network on the equilibrium replicas
+    # (which it never saw); its tet/oct boundary need not be the core sets'
+    learned_reference = stationary_estimates(
+        memberships["equilibrium"], settings.lag_frames, dt, settings.n_bootstrap, seed=seed
+    )
+    learned = relaxation_estimates(memberships, settings.lag_frames, dt, settings.n_bootstrap, seed)
+    labelled = {
+        s: [one_hot(run[run >= 0], 2) for run in core_labels(held_out[s], settings.lag_frames)]
+        for s in held_out
+    }
+    from_labels = relaxation_estimates(
+        labelled, settings.lag_frames, dt, settings.n_bootstrap, seed
+    )
+    summary = summarize_nonstationary(learned, reference, learned_reference)
+    label_summary = summarize_nonstationary(from_labels, reference)
+    checks = nonstationary_checks(summary, "reference_populations_learned")
+    checks.update(
+        {
+            f"labels_{k}": v
+            for k, v in nonstationary_checks(label_summary, "reference_populations").items()
+        }
+    )
+    result = {
+        "nonstationary": summary,
+        "checks": checks,
+        "recall": recall.tolist(),
+        "label_estimates": label_summary,
+        "settings": asdict(settings),
+        "seed": seed,
+    }
+    if output is not None:
+        out = Path(output)
+        write_json(out / "nonstationary.json", result)
+        write_figure(plot_nonstationary_estimates(summary).figure, out / "nonstationary.png")
+    return result
