@@ -29,6 +29,7 @@ _SUBMODULES = {
     "jobs",
     "koopman",
     "markov",
+    "markov_additive",
     "nonequilibrium",
     "model",
     "plots",

@@ -125,7 +125,12 @@ def li_energy(li: np.ndarray, potential: ToyPotential) -> np.ndarray:
 
 @dataclass
 class ToySimulation:
-    """Settings of a toy simulation (times in ps, temperature in K)."""
+    """Settings of a toy simulation (times in ps, temperature in K).
+
+    ``li_force_kt_per_a`` is a constant force on the Li along +x, in kT/Å (0: none):
+    it drives the Li through the lattice, which stays tethered, while the thermostat
+    removes the work done (a driven steady state).
+    """
 
     potential: ToyPotential = ToyPotential()
     temperature_k: float = 600.0
@@ -136,6 +141,7 @@ class ToySimulation:
     n_frames: int = 1000
     equilibration_ps: float = 20.0
     seed: int = 0
+    li_force_kt_per_a: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -169,6 +175,31 @@ def simulate_toy(
         One per replica; Li is atom 0 (the target), S atoms 1–4; continuous coordinates.
     """
     s = settings or ToySimulation()
+    frames, _ = langevin_replicas(s, progress, start_positions)
+    lattice = np.eye(3) * s.potential.lattice_constant
+    types = np.array([3, 16, 16, 16, 16])
+    return [
+        Trajectory(frames[:, r], lattice, types, [0], s.frame_interval_ps, wrapped=False)
+        for r in range(s.n_replicas)
+    ]
+
+
+def langevin_replicas(
+    settings: ToySimulation,
+    progress: bool = True,
+    start_positions: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Langevin (BAOAB) dynamics behind :func:`simulate_toy`, as arrays.
+
+    Returns
+    -------
+    frames : numpy.ndarray, shape (n_frames, n_replicas, 5, 3)
+        Saved positions, Å (continuous).
+    li_temperature_k : numpy.ndarray, shape (n_replicas,)
+        Kinetic temperature of the Li, 2⟨E_kin⟩/(3k_B), from its velocities at the
+        saved frames (drift included), K.
+    """
+    s = settings
     pot = s.potential
     a = pot.lattice_constant
     rng = np.random.default_rng(s.seed)
@@ -193,7 +224,14 @@ def simulate_toy(
     velocities = rng.normal(size=positions.shape) * sigma_v
     damping = np.exp(-s.friction_per_ps * dt)
     noise = np.sqrt(1 - damping**2) * sigma_v
-    _, forces = energy_and_forces(positions, pot)
+    drive = s.li_force_kt_per_a * kt  # kJ/mol/Å on the Li along +x
+
+    def total_forces(where: np.ndarray) -> np.ndarray:
+        _, acting = energy_and_forces(where, pot)
+        acting[:, 0, 0] += drive
+        return acting
+
+    forces = total_forces(positions)
 
     def advance(n_steps: int) -> None:
         nonlocal positions, velocities, forces
@@ -202,22 +240,20 @@ def simulate_toy(
             positions += 0.5 * dt * velocities  # A
             velocities = damping * velocities + noise * rng.normal(size=velocities.shape)  # O
             positions += 0.5 * dt * velocities  # A
-            _, forces = energy_and_forces(positions, pot)
+            forces = total_forces(positions)
             velocities += 0.5 * dt * _ACCELERATION * forces / masses  # B
 
     advance(int(round(s.equilibration_ps / dt)))
     frames = np.empty((s.n_frames, s.n_replicas, 5, 3))
+    li_kinetic = np.zeros(s.n_replicas)  # Σ over frames of ½ m v², kJ/mol
     from tqdm.auto import tqdm
 
     for f in tqdm(range(s.n_frames), desc="toy MD", unit="frame", disable=not progress):
         advance(steps_per_frame)
         frames[f] = positions
-    lattice = np.eye(3) * a
-    types = np.array([3, 16, 16, 16, 16])
-    return [
-        Trajectory(frames[:, r], lattice, types, [0], s.frame_interval_ps, wrapped=False)
-        for r in range(s.n_replicas)
-    ]
+        li_kinetic += 0.5 * LI_MASS * (velocities[:, 0] ** 2).sum(axis=1) / _ACCELERATION
+    li_temperature = 2.0 * li_kinetic / s.n_frames / (3.0 * BOLTZMANN_KJ_MOL_K)
+    return frames, li_temperature
 
 
 # ---------------------------------------------------------------------- ground truth
