@@ -906,6 +906,77 @@ def _run_toy(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_driven_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="full statistics (default: fast without a GPU, full with one; GDYNBOOK_FAST)",
+    )
+    parser.add_argument(
+        "--forces",
+        default=None,
+        help="forces on the Li in kT/Å, comma-separated, each in (0, 5] (default 0.25,0.5,1,2)",
+    )
+    parser.add_argument(
+        "--seed", type=bounded(int, 0), default=0, help="seed of simulation and training"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_output_argument(parser, default="driven-results")
+
+
+def _run_driven(args: argparse.Namespace) -> int:
+    from gdynbook.jobs.driven import run_out_of_equilibrium
+
+    forces = None
+    if args.forces is not None:
+        try:
+            forces = tuple(float(text) for text in args.forces.split(","))
+        except ValueError as exc:
+            raise ValueError(
+                f"--forces {args.forces!r}: give numbers in kT/Å separated by commas."
+            ) from exc
+        if any(not 0 < f <= 5 for f in forces):
+            raise ValueError(f"--forces {args.forces!r}: each force must lie in (0, 5] kT/Å.")
+    output = prepare_output_dir(args.output, args.overwrite, ["summary.json"])
+    summary = run_out_of_equilibrium(
+        output,
+        fast=False if args.full else None,
+        seed=args.seed,
+        forces_kt_per_a=forces,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    for name, entry in summary["nonstationary"].items():
+        values = ", ".join(
+            f"{method} {entry[f'populations_{method}'][1]:.3f}"
+            for method in ("nonreversible", "reversible_ml", "symmetrised", "mean_membership")
+        )
+        print(
+            f"{name + ' starts':>14}: oct population {values}; equilibrium "
+            f"{entry['reference_populations_learned'][1]:.3f}"
+        )
+    for entry in summary["driven"]:
+        print(
+            f"{'f = ' + format(entry['force_kt_per_a'], 'g') + ' kT/Å':>14}: v "
+            f"{entry['drift_velocity_A_per_ps']:.4f} ± {entry['drift_velocity_err']:.4f} "
+            f"(tilted {entry['drift_velocity_tilted']:.4f}) Å/ps; entropy production counted "
+            f"{entry['entropy_production_counted']:.4f}, f·v/kT "
+            f"{entry['entropy_production_expected']:.4f}, two-state "
+            f"{entry['entropy_production_two_state']:.1e} per ps; T_Li "
+            f"{entry['li_temperature_k']:.0f} K"
+        )
+    mob = summary["mobility_check"]
+    print(
+        f"{'Einstein':>14}: mobility {mob['mobility']:.4f} ± {mob['mobility_err']:.4f}, "
+        f"D/kT {mob['d_over_kT']:.4f} ± {mob['d_over_kT_err']:.4f} Å²/ps"
+    )
+    failed = [name for name, ok in summary["checks"].items() if not ok]
+    print(f"{'checks':>14}: " + ("all passed" if not failed else "FAILED " + "; ".join(failed)))
+    print(f"{'written to':>14}: {output}")
+    return 1 if failed else 0
+
+
 def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
@@ -1035,6 +1106,12 @@ SUBCOMMANDS: list[Subcommand] = [
         help="the toy system end to end: simulate, train GDyNet and a baseline, analyse",
         add_arguments=_add_toy_arguments,
         run=_run_toy,
+    ),
+    Subcommand(
+        name="driven",
+        help="the toy system out of equilibrium: relaxation data and a driven steady state",
+        add_arguments=_add_driven_arguments,
+        run=_run_driven,
     ),
     Subcommand(
         name="peo",

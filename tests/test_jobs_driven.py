@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from gdynbook.jobs.driven import NonstationarySettings, nonstationary_checks, run_nonstationary
 from gdynbook.nonequilibrium import METHODS
@@ -57,4 +58,85 @@ def test_checks_flag_what_they_should() -> None:
         "oct_reversible_ml_recovers_equilibrium": False,
         "oct_symmetrised_is_biased": True,
         "oct_mean_membership_is_biased": False,
+    }
+
+
+def test_run_driven_writes_every_number(tmp_path) -> None:
+    from gdynbook.jobs.driven import DrivenSettings, run_driven
+
+    tiny = replace(
+        DrivenSettings.fast(),
+        forces_kt_per_a=(0.5, 2.0),
+        replicas_per_force=8,
+        duration_ps=20.0,
+        diffusion_window_ps=5.0,
+        lag_frames=4,
+        ck_steps=2,
+        n_epochs=2,
+        pairs_per_epoch=500,
+        batch_size=64,
+        n_bootstrap=5,
+    )
+    result = run_driven(tmp_path, tiny, seed=1, device="cpu", progress=False)
+    written = json.loads((tmp_path / "driven.json").read_text())
+    assert (tmp_path / "driven.png").stat().st_size > 0
+    keys = {
+        "force_kt_per_a",
+        "drift_velocity_A_per_ps",
+        "drift_velocity_err",
+        "drift_velocity_tilted",
+        "diffusion_tilted_A2_per_ps",
+        "diffusion_direct_A2_per_ps",
+        "entropy_production_counted",
+        "entropy_production_expected",
+        "entropy_production_two_state",
+        "li_temperature_k",
+        "timescale_ps",
+    }
+    assert [e["force_kt_per_a"] for e in written["driven"]] == [0.5, 2.0]
+    for entry in written["driven"]:
+        assert keys <= set(entry)
+        assert entry["entropy_production_expected"] == pytest.approx(
+            entry["force_kt_per_a"] * entry["drift_velocity_A_per_ps"]
+        )
+        assert abs(entry["entropy_production_two_state"]) < 1e-9
+    assert {"mobility", "d_over_kT", "err"} <= set(written["mobility_check"])
+    assert written["mobility_check"]["forces_kt_per_a"] == [0.5]
+    assert result["checks"] == written["checks"]
+
+
+def test_driven_checks_apply_the_stated_rules() -> None:
+    from gdynbook.jobs.driven import driven_checks
+
+    def entry(f, v, v_tilted, counted, counted_err=0.0):
+        return {
+            "force_kt_per_a": f,
+            "drift_velocity_A_per_ps": v,
+            "drift_velocity_err": 0.001,
+            "drift_velocity_held_out": v,
+            "drift_velocity_tilted": v_tilted,
+            "entropy_production_two_state": 0.0,
+            "entropy_production_counted": counted,
+            "entropy_production_counted_err": counted_err,
+            "entropy_production_expected": f * v,
+        }
+
+    entries = [
+        entry(0.25, 0.0005, 0.5, 0.0),  # no significant drift: not checked
+        entry(0.5, 0.02, 0.021, 0.02, counted_err=0.004),  # 2× off but within 3σ: passes
+        entry(1.0, 0.05, 0.056, 0.07),  # tilted 12 % off: passes; EP 40 % off: fails
+        entry(1.5, 0.10, 0.12, 0.05),  # tilted 20 % off: fails; EP not checked beyond 1
+    ]
+    mob = {"mobility": 0.06, "d_over_kT": 0.05, "err": 0.002}
+    checks = driven_checks(entries, mob)
+    assert checks == {
+        "f0.5_tilted_velocity": True,
+        "f0.5_two_state_no_entropy": True,
+        "f0.5_entropy_production": True,
+        "f1_tilted_velocity": True,
+        "f1_two_state_no_entropy": True,
+        "f1_entropy_production": False,
+        "f1.5_tilted_velocity": False,
+        "f1.5_two_state_no_entropy": True,
+        "einstein_relation": False,
     }

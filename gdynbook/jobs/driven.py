@@ -38,6 +38,14 @@ from gdynbook.model import GDyNet
 from gdynbook.nonequilibrium import METHODS, StationaryEstimates, stationary_estimates
 from gdynbook.states import crisp_states, fit_simplex, state_recall
 from gdynbook.systems.toy import ToySimulation, simulate_toy
+from gdynbook.systems.toy_driven import (
+    DrivenRun,
+    axis_diffusion,
+    drift_velocity,
+    li_positions,
+    mobility,
+    simulate_driven,
+)
 from gdynbook.systems.toy_reference import toy_reference
 from gdynbook.systems.toy_relaxation import simulate_relaxation
 from gdynbook.train import TrainingSettings, predict
@@ -122,13 +130,13 @@ def split_halves(
 
 def train_on_relaxation(
     training: list[Trajectory],
-    settings: NonstationarySettings,
+    settings: NonstationarySettings | DrivenSettings,
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
 ) -> torch.nn.Module:
-    """A two-state GDyNet trained with VAMP-2 on relaxation replicas only (10 % of the
-    replicas validate)."""
+    """A two-state GDyNet trained with VAMP-2 on ``training`` replicas only — relaxation
+    runs or driven runs (10 % of the replicas validate)."""
     dataset = TrajectoryDataset(training, validation_fraction=0.1, seed=seed)
     model, _ = train_seeded(
         lambda: GDyNet(n_states=2, n_conv=2, n_neighbors=12, atom_fea_len=16, h_fea_len=16),
@@ -350,3 +358,289 @@ def run_nonstationary(
         write_json(out / "nonstationary.json", result)
         write_figure(plot_nonstationary_estimates(summary).figure, out / "nonstationary.png")
     return result
+
+
+# ---------------------------------------------------------------------- part B: driven
+@dataclass(frozen=True)
+class DrivenSettings:
+    """Forces (kT/Å along +x), replicas and training of the driven steady state."""
+
+    temperature_k: float = 600.0
+    frame_interval_ps: float = 0.5
+    forces_kt_per_a: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0)
+    replicas_per_force: int = 128
+    duration_ps: float = 100.0
+    diffusion_window_ps: float = 20.0
+    linear_response_max: float = 0.5
+    lag_frames: int = 10
+    ck_steps: int = 3
+    n_epochs: int = 12
+    pairs_per_epoch: int | None = 20_000
+    batch_size: int = 512
+    lr: float = 5e-3
+    n_bootstrap: int = 100
+
+    @classmethod
+    def fast(cls) -> DrivenSettings:
+        """A CPU-sized version: four forces, 64 replicas each."""
+        return cls(
+            forces_kt_per_a=(0.25, 0.5, 1.0, 2.0),
+            replicas_per_force=64,
+            n_epochs=6,
+            pairs_per_epoch=8_000,
+            n_bootstrap=50,
+        )
+
+
+def hole_plane_spacing(lattice_constant: float = 5.7) -> float:
+    """Spacing of the planes of holes normal to a cubic axis, a/4 (Å): tetrahedral holes
+    sit at x = a/4, 3a/4 and octahedral ones at 0, a/2, so every hop moves the Li by
+    ±a/4 along x."""
+    return lattice_constant / 4.0
+
+
+def simulate_forces(
+    settings: DrivenSettings, seed: int = 0, progress: bool = True
+) -> dict[float, DrivenRun]:
+    """One :class:`~gdynbook.systems.toy_driven.DrivenRun` per force, 0 (equilibrium)
+    included, each with its own seed."""
+    base = ToySimulation(
+        temperature_k=settings.temperature_k, frame_interval_ps=settings.frame_interval_ps
+    )
+    forces = (0.0, *settings.forces_kt_per_a)
+    return {
+        float(f): simulate_driven(
+            f,
+            settings.replicas_per_force,
+            settings.duration_ps,
+            base,
+            seed=seed + 100 + k,
+            progress=progress,
+        )
+        for k, f in enumerate(forces)
+    }
+
+
+def driven_entry(
+    force: float,
+    run: DrivenRun,
+    held_out: list[Trajectory],
+    memberships: list[np.ndarray],
+    settings: DrivenSettings,
+) -> dict[str, Any]:
+    """Every number of one force: direct transport over all replicas; the learned
+    model's timescale, CK test, tilted transport and entropy productions on the held-out
+    replicas."""
+    from gdynbook.koopman import ck_test, estimate_koopman
+    from gdynbook.markov_additive import (
+        counted_entropy_production,
+        tilted_transport,
+        two_state_entropy_production,
+    )
+
+    dt = run.trajectories[0].time_step_ps
+    lag = settings.lag_frames
+    v, v_err = drift_velocity(run.trajectories)
+    v_held, v_held_err = drift_velocity(held_out)
+    d, d_err = axis_diffusion(run.trajectories, settings.diffusion_window_ps)
+    x = li_positions(held_out)
+    v_tilted, d_tilted = tilted_transport(memberships, x, lag, dt)
+    plane = hole_plane_spacing(float(run.trajectories[0].lattices[0, 0, 0]))
+    # displacement between planes of holes: vibrations inside a hole are no transport
+    planes = [np.round(xi / plane) * plane for xi in x]
+    counted = counted_entropy_production(memberships, planes, lag, dt, plane)
+    rng = np.random.default_rng(int(1000 * force))
+    resampled = []
+    for _ in range(settings.n_bootstrap):
+        pick = rng.integers(0, len(held_out), len(held_out))
+        resampled.append(
+            counted_entropy_production(
+                [memberships[i] for i in pick], [planes[i] for i in pick], lag, dt, plane
+            )
+        )
+    model = estimate_koopman(memberships, lag, time_step_ps=dt, warn=False)
+    ck = ck_test(memberships, lag, settings.ck_steps, dt, n_bootstrap=settings.n_bootstrap)
+    return {
+        "force_kt_per_a": force,
+        "drift_velocity_A_per_ps": v,
+        "drift_velocity_err": v_err,
+        "drift_velocity_held_out": v_held,
+        "drift_velocity_held_out_err": v_held_err,
+        "drift_velocity_tilted": v_tilted,
+        "diffusion_tilted_A2_per_ps": d_tilted,
+        "diffusion_direct_A2_per_ps": d,
+        "diffusion_direct_err": d_err,
+        "entropy_production_counted": counted,
+        "entropy_production_counted_err": float(np.std(resampled, ddof=1)),
+        "entropy_production_expected": force * v,
+        "entropy_production_two_state": two_state_entropy_production(
+            model.koopman_matrix, lag * dt
+        ),
+        "li_temperature_k": float(np.mean(run.li_temperature_k)),
+        "li_temperature_err_k": float(
+            np.std(run.li_temperature_k, ddof=1) / np.sqrt(run.li_temperature_k.size)
+        ),
+        "timescale_ps": float(model.timescales()[0]),
+        "populations": model.populations.tolist(),
+        "ck_passes": bool(ck.passes),
+        "ck_max_deviation": float(ck.max_deviation),
+    }
+
+
+def mobility_check(
+    entries: list[dict[str, Any]], equilibrium: DrivenRun, settings: DrivenSettings
+) -> dict[str, Any]:
+    """Einstein relation: the slope of v(f) over f ≤ ``linear_response_max`` against D
+    (along x, from the equilibrium replicas); both Å²/ps with f in kT/Å."""
+    weak = [e for e in entries if 0 < e["force_kt_per_a"] <= settings.linear_response_max]
+    slope, slope_err = mobility(
+        np.array([e["force_kt_per_a"] for e in weak]),
+        np.array([e["drift_velocity_A_per_ps"] for e in weak]),
+        np.array([e["drift_velocity_err"] for e in weak]),
+    )
+    d, d_err = axis_diffusion(equilibrium.trajectories, settings.diffusion_window_ps)
+    return {
+        "mobility": slope,
+        "mobility_err": slope_err,
+        "d_over_kT": d,
+        "d_over_kT_err": d_err,
+        "err": float(np.hypot(slope_err, d_err)),
+        "forces_kt_per_a": [e["force_kt_per_a"] for e in weak],
+    }
+
+
+def driven_checks(
+    entries: list[dict[str, Any]], mobility_result: dict[str, Any], markovian_max: float = 1.0
+) -> dict[str, bool]:
+    """Acceptance of part B.
+
+    At every force with a significant drift (v > 3σ over all replicas): the tilted
+    drift within 15 % of the direct drift of the same (held-out) replicas, where that
+    drift is itself significant (> 3σ over the held-out replicas); the
+    two-state model's entropy production zero (< 10⁻⁹ per ps); and, up to
+    ``markovian_max`` kT/Å, the counted entropy production within 20 % of f·v/kT or
+    within 3 of its bootstrap standard errors (weak forces: the count's own noise is
+    larger than 20 % of a small number). Beyond ``markovian_max`` the Li can cross
+    several holes without settling, hops stop being Markovian and the count is
+    reported, not checked. The mobility equals D/kT within 3 combined standard errors.
+    """
+    checks: dict[str, bool] = {}
+    for e in entries:
+        f, v = e["force_kt_per_a"], e["drift_velocity_A_per_ps"]
+        if v <= 3 * e["drift_velocity_err"]:
+            continue
+        same = e.get("drift_velocity_held_out", v)
+        if same > 3 * e.get("drift_velocity_held_out_err", e["drift_velocity_err"]):
+            checks[f"f{f:g}_tilted_velocity"] = bool(
+                abs(e["drift_velocity_tilted"] - same) <= 0.15 * abs(same)
+            )
+        checks[f"f{f:g}_two_state_no_entropy"] = bool(abs(e["entropy_production_two_state"]) < 1e-9)
+        if f <= markovian_max:
+            counted, expected = e["entropy_production_counted"], e["entropy_production_expected"]
+            tolerance = max(0.2 * expected, 3 * e.get("entropy_production_counted_err", 0.0))
+            checks[f"f{f:g}_entropy_production"] = bool(abs(counted - expected) <= tolerance)
+    checks["einstein_relation"] = bool(
+        abs(mobility_result["mobility"] - mobility_result["d_over_kT"])
+        <= 3 * mobility_result["err"]
+    )
+    return checks
+
+
+def run_driven(
+    output: str | Path | None,
+    settings: DrivenSettings | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Part B end to end: simulate every force, train one GDyNet on half the replicas
+    of all forces, measure transport directly and through the learned states.
+
+    Writes ``driven.json`` and ``driven.png`` into ``output`` (if given).
+
+    Returns
+    -------
+    dict
+        ``driven`` (one entry per force, see :func:`driven_entry`), ``mobility_check``,
+        ``checks``, ``recall`` and ``settings``.
+    """
+    from gdynbook.systems.toy_figures import plot_driven_transport
+
+    settings = settings or DrivenSettings()
+    runs = simulate_forces(settings, seed=seed, progress=progress)
+    equilibrium = runs.pop(0.0)
+    training = [t for run in runs.values() for t in run.trajectories[0::2]]
+    held_out = {f"{f:g}": run.trajectories[1::2] for f, run in runs.items()}
+    model = train_on_relaxation(training, settings, seed=seed, device=device, progress=progress)
+    memberships, recall = ordered_memberships(model, held_out, settings.lag_frames, device)
+    entries = [
+        driven_entry(f, run, held_out[f"{f:g}"], memberships[f"{f:g}"], settings)
+        for f, run in runs.items()
+    ]
+    mobility_result = mobility_check(entries, equilibrium, settings)
+    result = {
+        "driven": entries,
+        "mobility_check": mobility_result,
+        "checks": driven_checks(entries, mobility_result),
+        "recall": recall.tolist(),
+        "settings": asdict(settings),
+        "seed": seed,
+    }
+    if output is not None:
+        out = Path(output)
+        write_json(out / "driven.json", result)
+        write_figure(plot_driven_transport(entries, mobility_result).figure, out / "driven.png")
+    return result
+
+
+def run_out_of_equilibrium(
+    output: str | Path,
+    fast: bool | None = None,
+    seed: int = 0,
+    forces_kt_per_a: tuple[float, ...] | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Parts A and B (``gdynbook driven``): ``summary.json`` and the figures in ``output``.
+
+    Parameters
+    ----------
+    fast : bool, optional
+        CPU-sized settings; default :func:`gdynbook.config.fast_mode` (fast without a GPU).
+    forces_kt_per_a : tuple of float, optional
+        Forces of part B, kT/Å (default those of the settings).
+
+    Returns
+    -------
+    dict
+        ``nonstationary``, ``driven``, ``mobility_check``, ``checks`` (all of both parts,
+        prefixed ``nonstationary_`` and ``driven_``) and the settings.
+    """
+    from gdynbook import config
+
+    fast = config.fast_mode() if fast is None else fast
+    part_a_settings = NonstationarySettings.fast() if fast else NonstationarySettings()
+    part_b_settings = DrivenSettings.fast() if fast else DrivenSettings()
+    if forces_kt_per_a is not None:
+        if not forces_kt_per_a or any(not 0 < f <= 5 for f in forces_kt_per_a):
+            raise ValueError("forces must lie in (0, 5] kT/Å.")
+        part_b_settings = replace(part_b_settings, forces_kt_per_a=tuple(forces_kt_per_a))
+    out = Path(output)
+    part_a = run_nonstationary(out, part_a_settings, seed, device, progress)
+    part_b = run_driven(out, part_b_settings, seed, device, progress)
+    summary = {
+        "nonstationary": part_a["nonstationary"],
+        "nonstationary_label_estimates": part_a["label_estimates"],
+        "driven": part_b["driven"],
+        "mobility_check": part_b["mobility_check"],
+        "checks": {
+            **{f"nonstationary_{k}": v for k, v in part_a["checks"].items()},
+            **{f"driven_{k}": v for k, v in part_b["checks"].items()},
+        },
+        "recall": {"nonstationary": part_a["recall"], "driven": part_b["recall"]},
+        "settings": {"nonstationary": part_a["settings"], "driven": part_b["settings"]},
+        "fast": fast,
+        "seed": seed,
+    }
+    write_json(out / "summary.json", summary)
+    return summary

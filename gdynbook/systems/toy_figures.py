@@ -194,3 +194,67 @@ def plot_nonstationary_estimates(summary: Mapping[str, Mapping], ax: Axes | None
     ax.legend(fontsize=8, frameon=False, loc="upper right")
     ax.set_title("Equilibrium from relaxation data (bars: ±2σ over replicas)", fontsize=10)
     return ax
+
+
+def plot_driven_transport(
+    entries: Sequence[Mapping], mobility_check: Mapping | None = None
+) -> Axes:
+    """Drift velocity and entropy production against the force, directly and through
+    the learned two-state model with displacements (:mod:`gdynbook.markov_additive`).
+
+    Parameters
+    ----------
+    entries : sequence of mapping
+        One per force, as written by :func:`gdynbook.jobs.driven.driven_entry`.
+    mobility_check : mapping, optional
+        With ``d_over_kT``: draws the linear response v = (D/kT) f.
+
+    Returns
+    -------
+    Axes
+        The left panel; ``.figure`` holds both.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    f = np.array([e["force_kt_per_a"] for e in entries])
+    v = np.array([e["drift_velocity_A_per_ps"] for e in entries])
+    v_err = np.array([e["drift_velocity_err"] for e in entries])
+    left.errorbar(f, v, yerr=2 * v_err, fmt="o", capsize=3, label="direct (±2σ)")
+    left.plot(
+        f,
+        [e["drift_velocity_tilted"] for e in entries],
+        "x",
+        ms=8,
+        label="tilted two-state model, Λ′(0)",
+    )
+    if mobility_check is not None:
+        grid = np.linspace(0, f.max(), 50)
+        left.plot(
+            grid,
+            mobility_check["d_over_kT"] * grid,
+            "--",
+            color="0.5",
+            label="linear response, D f/kT",
+        )
+    left.set_xlabel("force f (kT/Å)")
+    left.set_ylabel("drift velocity (Å/ps)")
+    left.legend(fontsize=8, frameon=False)
+    right.plot(
+        f,
+        [e["entropy_production_expected"] for e in entries],
+        "o-",
+        label="f·v/kT (heat to the bath)",
+    )
+    right.plot(
+        f,
+        [e["entropy_production_counted"] for e in entries],
+        "s",
+        label="counted, with displacements",
+    )
+    right.plot(
+        f, [e["entropy_production_two_state"] for e in entries], "^", label="two-state model alone"
+    )
+    right.set_xlabel("force f (kT/Å)")
+    right.set_ylabel("entropy production (k_B/ps)")
+    right.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return left
