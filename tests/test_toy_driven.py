@@ -55,3 +55,18 @@ def test_a_force_makes_the_li_drift_along_it() -> None:
     assert abs(run.li_temperature_k.mean() - 600.0) < 0.06 * 600.0
     with pytest.raises(ValueError, match="finite"):
         simulate_driven(float("nan"), 2, 5.0, progress=False)
+
+
+def test_many_forces_in_one_run_each_act_on_their_replicas() -> None:
+    from gdynbook.systems.toy import langevin_replicas
+    from gdynbook.systems.toy_driven import simulate_driven_many
+
+    still, pushed = simulate_driven_many((0.0, 2.0), 24, 40.0, seed=6, progress=False)
+    assert (still.force_kt_per_a, pushed.force_kt_per_a) == (0.0, 2.0)
+    v0, e0 = drift_velocity(still.trajectories)
+    v2, e2 = drift_velocity(pushed.trajectories)
+    assert abs(v0) < 4 * e0 and v2 > 5 * e2
+    with pytest.raises(ValueError, match="one finite force per replica"):
+        langevin_replicas(
+            ToySimulation(n_replicas=3, n_frames=2), False, li_forces_kt_per_a=np.zeros(2)
+        )

@@ -188,8 +188,13 @@ def langevin_replicas(
     settings: ToySimulation,
     progress: bool = True,
     start_positions: np.ndarray | None = None,
+    li_forces_kt_per_a: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The Langevin (BAOAB) dynamics behind :func:`simulate_toy`, as arrays.
+
+    ``li_forces_kt_per_a`` (shape (n_replicas,)) gives each replica its own force on the
+    Li along +x instead of ``settings.li_force_kt_per_a``: many forces in one vectorised
+    run cost little more than one (the time goes into the per-step overhead).
 
     Returns
     -------
@@ -224,7 +229,14 @@ def langevin_replicas(
     velocities = rng.normal(size=positions.shape) * sigma_v
     damping = np.exp(-s.friction_per_ps * dt)
     noise = np.sqrt(1 - damping**2) * sigma_v
-    drive = s.li_force_kt_per_a * kt  # kJ/mol/Å on the Li along +x
+    if li_forces_kt_per_a is None:
+        drive = np.full(s.n_replicas, s.li_force_kt_per_a * kt)  # kJ/mol/Å on Li along +x
+    else:
+        drive = np.asarray(li_forces_kt_per_a, dtype=np.float64) * kt
+        if drive.shape != (s.n_replicas,) or not np.isfinite(drive).all():
+            raise ValueError(
+                f"li_forces_kt_per_a must hold one finite force per replica ({s.n_replicas})."
+            )
 
     def total_forces(where: np.ndarray) -> np.ndarray:
         _, acting = energy_and_forces(where, pot)

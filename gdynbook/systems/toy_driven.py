@@ -51,24 +51,52 @@ def simulate_driven(
     The force acts during the equilibration too (``settings.equilibration_ps``, 20 ps by
     default, several relaxation times), so the saved frames are in the steady state.
     """
-    if not np.isfinite(force_kt_per_a):
-        raise ValueError(f"force_kt_per_a must be finite, got {force_kt_per_a}.")
+    return simulate_driven_many(
+        [force_kt_per_a], n_replicas, duration_ps, settings, seed, progress
+    )[0]
+
+
+def simulate_driven_many(
+    forces_kt_per_a: list[float] | tuple[float, ...],
+    n_replicas: int,
+    duration_ps: float,
+    settings: ToySimulation | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[DrivenRun]:
+    """:func:`simulate_driven` at several forces in one vectorised run (one seed; the
+    replicas are independent all the same), ``n_replicas`` per force."""
+    forces = np.asarray(forces_kt_per_a, dtype=np.float64)
+    if forces.ndim != 1 or forces.size == 0 or not np.isfinite(forces).all():
+        raise ValueError(f"forces must be finite numbers (kT/Å), got {forces_kt_per_a}.")
     base = settings or ToySimulation()
     run = replace(
         base,
-        n_replicas=n_replicas,
+        n_replicas=n_replicas * forces.size,
         n_frames=int(round(duration_ps / base.frame_interval_ps)),
         seed=seed,
-        li_force_kt_per_a=float(force_kt_per_a),
+        li_force_kt_per_a=0.0,
     )
-    frames, temperature = langevin_replicas(run, progress=progress)
+    per_replica = np.repeat(forces, n_replicas)
+    frames, temperature = langevin_replicas(run, progress, li_forces_kt_per_a=per_replica)
     lattice = np.eye(3) * run.potential.lattice_constant
     types = np.array([3, 16, 16, 16, 16])
-    trajectories = [
-        Trajectory(frames[:, r], lattice, types, [0], run.frame_interval_ps, wrapped=False)
-        for r in range(n_replicas)
-    ]
-    return DrivenRun(float(force_kt_per_a), trajectories, temperature)
+    out = []
+    for k, force in enumerate(forces):
+        replicas = range(k * n_replicas, (k + 1) * n_replicas)
+        out.append(
+            DrivenRun(
+                float(force),
+                [
+                    Trajectory(
+                        frames[:, r], lattice, types, [0], run.frame_interval_ps, wrapped=False
+                    )
+                    for r in replicas
+                ],
+                temperature[k * n_replicas : (k + 1) * n_replicas],
+            )
+        )
+    return out
 
 
 def li_positions(trajectories: list[Trajectory], axis: int = 0) -> list[np.ndarray]:

@@ -68,46 +68,70 @@ def core_frames(
 
 def simulate_relaxation(
     equilibrium: list[Trajectory],
-    start: str,
+    starts: str | tuple[str, ...],
     n_replicas: int,
     duration_ps: float,
     settings: ToySimulation | None = None,
     seed: int = 0,
     progress: bool = True,
-) -> list[Trajectory]:
-    """Short replicas from equilibrium frames with the Li in a ``start`` core.
+) -> dict[str, list[Trajectory]]:
+    """Short replicas from equilibrium frames with the Li in the ``starts`` cores.
 
     Each replica starts from one such frame with new Maxwell–Boltzmann velocities and
-    no equilibration; its first saved frame is one ``frame_interval_ps`` later.
+    no equilibration; its first saved frame is one ``frame_interval_ps`` later. All
+    starts run together (one vectorised simulation).
 
     Parameters
     ----------
     equilibrium : list of Trajectory
         Equilibrium runs to draw the starts from.
-    start : {"tet", "oct"}
+    starts : "tet", "oct" or a tuple of them
     n_replicas : int
+        Replicas per start.
     duration_ps : float
         Length of each replica, ps.
     settings : ToySimulation, optional
         Temperature, friction, time step and frame interval (the defaults otherwise).
     seed : int
         Seeds the choice of starts and the dynamics.
+
+    Returns
+    -------
+    dict
+        Start → its replicas.
     """
+    starts = (starts,) if isinstance(starts, str) else tuple(starts)
     base = settings or ToySimulation()
     n_frames = int(round(duration_ps / base.frame_interval_ps))
     if n_frames < 2:
         raise ValueError(f"duration_ps={duration_ps} leaves fewer than 2 frames.")
-    starts = core_frames(equilibrium, start, n_replicas, seed=seed)
-    run = replace(
-        base, n_replicas=n_replicas, n_frames=n_frames, equilibration_ps=0.0, seed=seed + 1
+    positions = np.concatenate(
+        [
+            core_frames(equilibrium, start, n_replicas, seed=seed + k)
+            for k, start in enumerate(starts)
+        ]
     )
-    return simulate_toy(run, progress=progress, start_positions=starts)
+    run = replace(
+        base,
+        n_replicas=positions.shape[0],
+        n_frames=n_frames,
+        equilibration_ps=0.0,
+        seed=seed + len(starts),
+    )
+    replicas = simulate_toy(run, progress=progress, start_positions=positions)
+    return {
+        start: replicas[k * n_replicas : (k + 1) * n_replicas] for k, start in enumerate(starts)
+    }
 
 
 def start_site_fraction(trajectories: list[Trajectory], start: str) -> np.ndarray:
     """Fraction of replicas whose core-set label is the start's, per frame (the decay
-    of the initial condition; 1 at t = 0 by construction)."""
+    of the initial condition).
+
+    Every replica starts inside a ``start`` core, so frames before its first core visit
+    in the saved trajectory keep the start's label (milestoning from the start)."""
     labels = np.stack(
         [core_set_labels(t.coords[:, 0], t.lattices[0, 0, 0])[0] for t in trajectories]
     )
+    labels = np.where(labels < 0, START_SITE[start], labels)
     return (labels == START_SITE[start]).mean(axis=0)
