@@ -11,7 +11,7 @@ is the row sums of C + Cᵀ, i.e. the mean of the start and end distributions of
 the data's history, not the dynamics' equilibrium.
 
 The reversible estimate uses the fixed-point iteration for the symmetric matrix X with
-Xᵢⱼ = πᵢTᵢⱼ (Prinz et al., J. Chem. Phys. 134, 174105 (2011), Eq. 20; Bowman et al.,
+Xᵢⱼ = πᵢTᵢⱼ (Prinz et al., J. Chem. Phys. 134, 174105 (2011); Bowman et al.,
 J. Chem. Phys. 131, 124101 (2009)): Xᵢⱼ ← (Cᵢⱼ + Cⱼᵢ) / (cᵢ/xᵢ + cⱼ/xⱼ), xᵢ = Σⱼ Xᵢⱼ.
 """
 
