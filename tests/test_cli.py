@@ -176,3 +176,12 @@ def test_notebooks_copies_every_chapter_and_can_leave_out_solutions(tmp_path: Pa
         data.chapters_dir = original
     kept = json.loads((tmp_path / "b" / "x.ipynb").read_text())["cells"]
     assert [c["source"] for c in kept] == ["keep"]
+
+
+def test_driven_refuses_bad_forces_before_writing(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "driven"
+    assert main(["driven", "--forces", "0.5,abc", "--output", str(out)]) == 2
+    assert "numbers in kT/Å" in capsys.readouterr().err
+    assert main(["driven", "--forces", "0,1", "--output", str(out)]) == 2
+    assert "(0, 5]" in capsys.readouterr().err
+    assert not out.exists()

@@ -239,20 +239,31 @@ def plot_li_shell(snapshot: ShellSnapshot, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def view_li_shell(run: PeoLitfsiRun, snapshot: ShellSnapshot) -> Any:
-    """An nglview widget of the same atoms (ball and stick; the Li⁺ as a large sphere)."""
+def view_li_shell(run: PeoLitfsiRun, snapshot: ShellSnapshot, backend: str = "py3dmol") -> Any:
+    """A 3D view of the same atoms (ball and stick; the Li⁺ as a large purple sphere).
+
+    ``backend`` as in :func:`gdynbook.viewer.view_trajectory`: ``"py3dmol"`` (default,
+    the ``[notebooks]`` extra) or ``"nglview"`` (the ``[viewer]`` extra).
+    """
     import mdtraj
 
-    from gdynbook.viewer import notebook_nglview
+    from gdynbook.viewer import BACKENDS, notebook_nglview, view_molecules
 
-    nglview = notebook_nglview("view_li_shell")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
     topology = mdtraj.load_topology(str(run.path / "topology.pdb"))
     subset = topology.subset(snapshot.atom_index)
+    li_position = int(np.flatnonzero(snapshot.role == "Li")[0])
+    if backend == "py3dmol":
+        numbers = np.array([atom.element.atomic_number for atom in subset.atoms])
+        return view_molecules(
+            numbers, snapshot.coords, highlight=li_position, backend_caller="view_li_shell"
+        )
+    nglview = notebook_nglview("view_li_shell")
     frame = mdtraj.Trajectory(snapshot.coords[None] / 10.0, subset)
     view = nglview.show_mdtraj(frame)
     view.clear_representations()
     view.add_ball_and_stick(selection="not _Li", radius=0.15)
-    li_position = int(np.flatnonzero(snapshot.role == "Li")[0])
     view.add_spacefill(selection=f"@{li_position}", radius=0.8, color="purple")
     view.center(selection=f"@{li_position}")
     return view
