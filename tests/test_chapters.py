@@ -57,10 +57,11 @@ def test_chapter_opens_with_the_running_dropdown_and_the_device_cell(path: Path)
     source = "".join(install["source"])
     assert source.startswith("# Running this chapter\n")
     assert '"google.colab" in sys.modules' in source
-    # The Colab cell cannot read _config.yml at run time: this keeps the two URLs equal.
-    url = CONFIG["repository"]["url"]
-    assert f'"gdynbook[notebooks] @ git+{url}"' in source
-    assert "enable_custom_widget_manager()" in source, "nglview needs it on Colab"
+    # The Colab cell cannot read _config.yml at run time: this keeps it on the same
+    # repository and ref as the Colab buttons (one place to change for a release).
+    url, ref = CONFIG["repository"]["url"], CONFIG["repository"]["branch"]
+    assert f'"gdynbook[notebooks] @ git+{url}@{ref}"' in source
+    assert "enable_custom_widget_manager()" in source, "nglview (the [viewer] extra) needs it"
     device_source = "".join(device["source"])
     assert "DEVICE = config.device()" in device_source
     assert "print(config.describe_run())" in device_source
