@@ -102,6 +102,11 @@ def test_chapter_page_renders_without_errors(page, chapter: str) -> None:
         for i in range(page.locator("a").count())
     ]
     assert expected in links, f"no Colab button pointing at {expected}"
+    repository, branch = CONFIG["repository"]["url"], CONFIG["repository"]["branch"]
+    assert any(link.startswith(f"{repository}/issues") for link in links), "no issues button"
+    assert any(
+        link.startswith(f"{repository}/edit/{branch}/{chapter}") for link in links
+    ), "no edit button"
     # Math is typeset offline by the book's own MathJax: no raw TeX delimiters remain in
     # the text of a page that has formulas, and none failed to parse.
     page.wait_for_function(
