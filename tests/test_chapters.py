@@ -102,3 +102,36 @@ def test_citation_agrees_with_the_package_and_the_intro() -> None:
     intro = (ROOT / "intro.md").read_text()
     assert f"version = {{{version}}}" in intro
     assert f"url     = {{{CONFIG['repository']['url']}}}" in intro
+
+
+#: Chapters whose exercises get their solutions with the Li⁺-state chapters (issue 21).
+SOLUTIONS_PENDING = {"07_peo_states.ipynb", "08_peo_state_meaning.ipynb", "09_transference.ipynb"}
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in CHAPTERS if p.name not in SOLUTIONS_PENDING], ids=lambda p: p.name
+)
+def test_every_exercise_has_a_hidden_solution(path: Path) -> None:
+    """One "Solution to k" cell per exercise, tagged ``solution`` and collapsed; solution
+    code cells are tagged too, so `gdynbook notebooks --no-solutions` drops them all."""
+    cells = json.loads(path.read_text())["cells"]
+    exercises = next(
+        "".join(c["source"]) for c in cells if "".join(c["source"]).startswith("## Exercises")
+    )
+    n_exercises = len(re.findall(r"^\d+\. ", exercises, flags=re.MULTILINE))
+    assert n_exercises >= 1
+    solutions = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
+    titles = [
+        int(m.group(1))
+        for c in solutions
+        for m in [re.search(r"Solution to (\d+)", "".join(c["source"]))]
+        if m
+    ]
+    assert titles == list(range(1, n_exercises + 1)), "one solution per exercise, in order"
+    for cell in solutions:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            assert ":class: dropdown" in source, "a solution is collapsed by default"
+        else:
+            assert "hide-cell" in cell["metadata"]["tags"], "solution code is collapsed"
+    assert "Solution" not in exercises, "solutions live in their own tagged cells"
