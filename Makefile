@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 
 STAMP := $(VENV)/.installed
 
-.PHONY: all setup book test lint unit notebooks build-book browser clean-install clean
+.PHONY: all setup book book-no-solutions test lint unit notebooks build-book browser clean-install clean
 
 all: book
 
@@ -45,6 +45,16 @@ build-book: setup
 	$(BIN)/jupyter-book build $(BOOK_FLAGS) --path-output . .
 	@echo "$(GDYNBOOK_FAST)" > _build/.executed-mode
 	@test -f _build/html/index.html
+
+## book-no-solutions: the book without the cells tagged "solution" (for graded
+## exercises), built from a stripped copy into _build/no-solutions/_build/html
+NO_SOLUTIONS := $(CURDIR)/_build/no-solutions
+book-no-solutions: setup
+	rm -rf $(NO_SOLUTIONS) && mkdir -p $(NO_SOLUTIONS)
+	cp -r _config.yml _toc.yml intro.md reference CITATION.cff $(NO_SOLUTIONS)/
+	$(BIN)/gdynbook notebooks --no-solutions --output $(NO_SOLUTIONS)/book
+	cd $(NO_SOLUTIONS) && $(BIN)/jupyter-book build $(BOOK_FLAGS) --path-output . .
+	@echo "The book without solutions is at: $(NO_SOLUTIONS)/_build/html/index.html"
 
 ## test: lint, unit tests, every chapter under nbval, the book build, the browser check,
 ## and a chapter run from a wheel installed in a fresh venv
