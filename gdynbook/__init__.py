@@ -31,6 +31,7 @@ _SUBMODULES = {
     "markov",
     "markov_additive",
     "nonequilibrium",
+    "original_data",
     "model",
     "plots",
     "selection",
