@@ -115,7 +115,7 @@ def test_pyproject_ships_data_in_wheel() -> None:
     assert project["project"]["version"] == gdynbook.__version__
     extras = project["project"]["optional-dependencies"]
     assert {"dev", "notebooks", "md", "dgl"} <= set(extras)
-    assert any(req.startswith("torch>=2.11") for req in project["project"]["dependencies"])
+    assert any(req.startswith("torch>=2.3") for req in project["project"]["dependencies"])
 
 
 def test_environment_yml() -> None:
