@@ -105,7 +105,7 @@ class ChunkedGraphs:
         return self._opened[index]
 
     def gather(self, frames: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The nodes of ``frames`` in that order (see :meth:`gdynbook.graphs.FrameGraphs.gather`)."""
+        """The nodes of ``frames`` in that order (as ``FrameGraphs.gather`` does)."""
         frames = np.asarray(frames, dtype=np.int64)
         if frames.size and (frames.min() < 0 or frames.max() >= self.n_frames):
             raise IndexError(f"frames must lie in [0, {self.n_frames}).")
