@@ -33,6 +33,7 @@ from gdynbook.koopman import (
     ProbabilityInput,
     as_trajectory_list,
     bootstrap_populations,
+    check_lag,
     ck_test,
     estimate_koopman,
     implied_timescales,
@@ -187,16 +188,9 @@ def analyze(
         If the lag is not positive or no trajectory is longer than the lag.
     """
     lag_frames = int(lag_frames)
-    if lag_frames < 1:
-        raise ValueError(f"the lag must be at least one frame, got {lag_frames}.")
     runs = as_trajectory_list(probabilities)
+    check_lag(runs, lag_frames)  # before the simplex is fitted
     usable = [run for run in runs if run.shape[0] > lag_frames]
-    if not usable:
-        longest = max(run.shape[0] for run in runs)
-        raise ValueError(
-            f"no trajectory is longer than the lag of {lag_frames} frames (the longest has "
-            f"{longest}): choose a shorter lag."
-        )
     simplex = simplex if simplex is not None else fit_simplex(usable)
     memberships = simplex.transform(runs)
     kept = [m for m in memberships if m.shape[0] > lag_frames]

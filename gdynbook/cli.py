@@ -535,12 +535,6 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: Path, options: dict[str, Any]) -> Any:
-    from gdynbook.jobs.own_data import load_with_options
-
-    return load_with_options(path, options)
-
-
 def _node_selection(text: str, topology: Any) -> str | list[int] | None:
     if text == "all":
         return None
@@ -573,6 +567,7 @@ def _run_train(args: argparse.Namespace) -> int:
         CONFIG,
         PREDICTIONS,
         RUN_SETTINGS,
+        load_with_options,
         read_run_settings,
         train_run,
     )
@@ -667,7 +662,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
     from gdynbook import distributed
 
-    trajectories = [_load(path, options) for path in paths]
+    trajectories = [load_with_options(path, options) for path in paths]
     # under torchrun (WORLD_SIZE > 1) every process trains on its share of each batch
     # with the exact, all-reduced VAMP loss; one process writes
     launched = distributed.init_from_environment(args.device)
@@ -734,7 +729,7 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from gdynbook.jobs.own_data import predict_run, read_run_settings
+    from gdynbook.jobs.own_data import load_with_options, predict_run, read_run_settings
 
     stored = read_run_settings(args.run_dir)
     # read like the training files, but whole (the training's frame window is not theirs)
@@ -753,7 +748,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         )
     if args.frames is not None:
         options["frames"] = list(args.frames)
-    trajectories = [_load(path, options) for path in args.paths]
+    trajectories = [load_with_options(path, options) for path in args.paths]
     result = predict_run(args.run_dir, trajectories, args.output, device=args.device)
     for path, populations in zip(args.paths, result["populations"], strict=True):
         print(f"{path}: mean memberships " + " ".join(f"{p:.3f}" for p in populations))

@@ -79,6 +79,24 @@ def as_trajectory_list(probs: ProbabilityInput) -> list[np.ndarray]:
     return checked
 
 
+def check_lag(runs: list[np.ndarray], lag_frames: int) -> None:
+    """Refuse a lag below one frame or not shorter than the longest trajectory.
+
+    Raises
+    ------
+    ValueError
+        With the numbers to fix it.
+    """
+    if lag_frames < 1:
+        raise ValueError(f"lag_frames must be at least 1, got {lag_frames}.")
+    longest = max(run.shape[0] for run in runs)
+    if lag_frames >= longest:
+        raise ValueError(
+            f"a lag of {lag_frames} frames needs trajectories longer than that; the longest "
+            f"has {longest} frames. Use a shorter lag or longer trajectories."
+        )
+
+
 def lagged_pairs(runs: list[np.ndarray], lag_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """All (t, t + τ) sample pairs, flattened over frames and targets, per trajectory.
 
@@ -92,14 +110,7 @@ def lagged_pairs(runs: list[np.ndarray], lag_frames: int) -> tuple[np.ndarray, n
         If the lag is not positive or no trajectory is longer than the lag.
     """
     lag_frames = int(lag_frames)
-    if lag_frames < 1:
-        raise ValueError(f"lag_frames must be at least 1, got {lag_frames}.")
-    longest = max(run.shape[0] for run in runs)
-    if lag_frames >= longest:
-        raise ValueError(
-            f"a lag of {lag_frames} frames needs trajectories longer than that; the longest "
-            f"has {longest} frames. Use a shorter lag or longer trajectories."
-        )
+    check_lag(runs, lag_frames)
     short = [i for i, run in enumerate(runs) if run.shape[0] <= lag_frames]
     if short:
         warnings.warn(
