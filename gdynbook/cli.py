@@ -570,6 +570,7 @@ def _run_train(args: argparse.Namespace) -> int:
         load_with_options,
         read_run_settings,
         train_run,
+        train_settings_from_run,
     )
 
     parser_defaults = argparse.ArgumentParser()
@@ -598,24 +599,7 @@ def _run_train(args: argparse.Namespace) -> int:
             raise FileNotFoundError(
                 f"--resume: the run's trajectory files are gone: {', '.join(missing)}."
             )
-        encoder, training = stored["encoder"], stored["training"]
-        settings = dict(
-            n_states=stored["n_states"],
-            lag_ps=stored["lag_ps"],
-            n_neighbors=encoder["n_neighbors"],
-            cutoff=encoder["cutoff"],
-            n_conv=encoder["n_conv"],
-            atom_fea_len=encoder["atom_fea_len"],
-            h_fea_len=encoder["h_fea_len"],
-            node_selection=encoder["node_selection"],
-            n_epochs=training["n_epochs"],
-            batch_size=training["batch_size"],
-            lr=training["lr"],
-            pairs_per_epoch=training["pairs_per_epoch"],
-            validation_fraction=training["validation_fraction"],
-            seed=stored["seed"],
-            backend=stored["backend"],
-        )
+        settings = train_settings_from_run(stored)
     else:
         if not args.paths:
             raise ValueError("give the trajectory files to train on (or --resume RUN_DIR).")

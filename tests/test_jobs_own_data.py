@@ -93,6 +93,12 @@ def test_train_and_analyze_from_dcd_recover_the_bond_process(dimer_files, capsys
 def test_a_third_state_finds_no_second_slow_process(dimer_files, tmp_path: Path) -> None:
     trajectories = dimer_files["trajectories"]
     train_run(trajectories, tmp_path, n_states=3, lag_ps=5.0, n_conv=1, n_epochs=10, progress=False)
+    # run.json gives back exactly the settings --resume trains with
+    from gdynbook.jobs.own_data import read_run_settings, train_settings_from_run
+
+    settings = train_settings_from_run(read_run_settings(tmp_path))
+    assert settings["n_states"] == 3 and settings["n_conv"] == 1 and settings["n_epochs"] == 10
+    assert settings["lag_ps"] == 5.0 and settings["node_selection"] is None
     summary = analyze_run(tmp_path, ck_lag_ps=10.0, n_bootstrap=0, figures=False)
     slow, second = summary["timescales_ps"][:2]
     assert not second > slow / 3  # NaN or much faster: one slow process, not two

@@ -324,6 +324,27 @@ def load_with_options(path: str | Path, options: dict[str, Any]) -> Trajectory:
     return load_trajectory(path, dtype=dtype, **kwargs)
 
 
+def train_settings_from_run(stored: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`train_run` keyword arguments a ``run.json`` (as :func:`read_run_settings`
+    returns it) was written with — what ``--resume`` trains with."""
+    encoder, training = stored["encoder"], stored["training"]
+    return {
+        "n_states": stored["n_states"],
+        "lag_ps": stored["lag_ps"],
+        **{
+            key: encoder[key]
+            for key in ("n_neighbors", "cutoff", "n_conv", "atom_fea_len", "h_fea_len")
+        },
+        "node_selection": encoder["node_selection"],
+        **{
+            key: training[key]
+            for key in ("n_epochs", "batch_size", "lr", "pairs_per_epoch", "validation_fraction")
+        },
+        "seed": stored["seed"],
+        "backend": stored["backend"],
+    }
+
+
 def read_run_settings(run_dir: str | Path) -> dict[str, Any]:
     """The settings ``train_run`` stored in ``RUN_DIR/run.json``.
 
