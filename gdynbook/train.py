@@ -423,6 +423,13 @@ def fit(
     optimizer_state = None
     if resume and path is not None and path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=False)
+        written_by = state.get("gdynbook_version")
+        if written_by is not None and written_by != __version__:
+            # the fingerprint includes the version (a cache key): say so, not "other data"
+            raise ValueError(
+                f"{path} was written by gdynbook {written_by}, this is {__version__}: resume "
+                f"with gdynbook {written_by}, or start afresh in a new run directory."
+            )
         if (
             state.get("format") != TRAINING_CHECKPOINT_FORMAT
             or state.get("fingerprint") != fingerprint

@@ -984,6 +984,12 @@ def _assemble(
                 f"{path.name} holds other atoms than {paths[0].name}: chunks of one run must "
                 "share the atoms."
             )
+        if not np.array_equal(piece.target_index, first.target_index):
+            raise TrajectoryError(
+                f"{path.name} has targets {piece.target_index.tolist()[:8]}, "
+                f"{paths[0].name} {first.target_index.tolist()[:8]}: chunks of one run must "
+                "share the targets (pass target=... to choose them for all chunks)."
+            )
         if not np.isclose(piece.time_step_ps, first.time_step_ps, rtol=1e-6):
             raise TrajectoryError(
                 f"{path.name} has {piece.time_step_ps:g} ps between frames, {paths[0].name} "

@@ -108,3 +108,38 @@ def test_checkpoints_within_an_epoch_and_a_refused_mismatch(hopping, tmp_path: P
     done = small_model()
     history = fit(done, data, checkpoint=checkpoint, resume=True, **OPTIONS)
     assert len(history.train_score) == 4
+
+
+def test_a_checkpoint_of_another_gdynbook_version_says_so(hopping, tmp_path: Path) -> None:
+    import torch
+
+    from gdynbook import __version__
+
+    traj = hopping[0]
+    model = GDyNet(n_states=2, n_neighbors=8, n_conv=1, atom_fea_len=8, h_fea_len=8)
+    checkpoint = tmp_path / "state.pt"
+    fit(
+        model,
+        [traj[:200]],
+        lag_frames=2,
+        n_epochs=1,
+        batch_size=64,
+        device="cpu",
+        progress=False,
+        checkpoint=checkpoint,
+    )
+    state = torch.load(checkpoint, weights_only=False)
+    state["gdynbook_version"] = "0.0.1"
+    torch.save(state, checkpoint)
+    with pytest.raises(ValueError, match=f"written by gdynbook 0.0.1, this is {__version__}"):
+        fit(
+            model,
+            [traj[:200]],
+            lag_frames=2,
+            n_epochs=1,
+            batch_size=64,
+            device="cpu",
+            progress=False,
+            checkpoint=checkpoint,
+            resume=True,
+        )

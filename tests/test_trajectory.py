@@ -477,3 +477,16 @@ def test_md_topology_object_is_accepted(tmp_path: Path) -> None:
     )
     assert isinstance(traj.topology(), mdtraj.Topology)
     np.testing.assert_array_equal(back.target_index, [2])
+
+
+def test_npz_chunks_of_one_run_must_share_the_targets(tmp_path: Path) -> None:
+    traj = brownian_traj(30)
+    traj[:12].save(tmp_path / "a.npz")
+    second = traj[12:]
+    second.target_index = np.array([0])  # another target set in the second chunk
+    second.save(tmp_path / "b.npz")
+    with pytest.raises(TrajectoryError, match="chunks of one run must share the targets"):
+        load_trajectory([tmp_path / "a.npz", tmp_path / "b.npz"])
+    # choosing the targets for all chunks joins them
+    joined = load_trajectory([tmp_path / "a.npz", tmp_path / "b.npz"], target=[0])
+    assert joined.n_frames == 30
