@@ -117,7 +117,11 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 def init_from_environment(device: str = "auto") -> bool:
     """Join the process group ``torchrun`` describes in the environment (``WORLD_SIZE`` >
     1); return whether there is one. The backend follows the device: NCCL on GPUs (each
-    process on the GPU of its ``LOCAL_RANK``), gloo on CPUs."""
+    process on the GPU of its ``LOCAL_RANK``), gloo on CPUs.
+
+    Any CUDA device string (``"cuda"``, ``"cuda:1"``) means the GPUs: under torchrun each
+    process takes the GPU of its ``LOCAL_RANK``, whatever index the string names
+    (``CUDA_VISIBLE_DEVICES`` chooses which GPUs a node's processes see)."""
     import os
 
     import torch.distributed as dist
@@ -126,7 +130,7 @@ def init_from_environment(device: str = "auto") -> bool:
         return False
     if dist.is_initialized():
         return True
-    use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+    use_cuda = torch.cuda.is_available() and (device == "auto" or str(device).startswith("cuda"))
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if use_cuda else "gloo", init_method="env://")

@@ -297,3 +297,25 @@ def test_two_process_training_reaches_the_one_process_score(tmp_path: Path) -> N
         two["history"]["validation_score"],
     )
     assert (tmp_path / "two" / "model.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("device", "cuda_present", "backend"),
+    [("cuda:1", True, "nccl"), ("cuda", True, "nccl"), ("auto", True, "nccl"),
+     ("cpu", True, "gloo"), ("auto", False, "gloo")],
+)
+def test_the_backend_follows_the_device(monkeypatch, device, cuda_present, backend) -> None:
+    import torch.distributed as dist
+
+    from gdynbook import distributed
+
+    chosen, gpus = [], []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda name, **kw: chosen.append(name))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_present)
+    monkeypatch.setattr(torch.cuda, "set_device", gpus.append)
+    assert distributed.init_from_environment(device) is True
+    assert chosen == [backend]
+    assert gpus == ([1] if backend == "nccl" else [])
