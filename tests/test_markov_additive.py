@@ -120,3 +120,25 @@ def test_mismatched_inputs_are_refused(data) -> None:
         tilted_transport(memberships, positions[:-1], 1, STEP_PS)
     with pytest.raises(ValueError, match="longer than the lag"):
         tilted_transport([m[:3] for m in memberships], [x[:3] for x in positions], 5, STEP_PS)
+
+
+def test_the_fluctuation_symmetry_gives_the_entropy_production(data) -> None:
+    """On the walk (one cycle of affinity ln(0.10·0.15 / (0.04·0.06)) per two sites) the
+    second zero of Λ is minus the affinity per Å, and −λ*·v is the closed-form σ."""
+    from scipy.optimize import brentq
+
+    from gdynbook.markov_additive import tilted_entropy_production
+
+    v_exact, _, sigma_exact = exact_answers()
+    affinity = np.log(HOPS[0][0] * HOPS[1][0] / (HOPS[0][1] * HOPS[1][1])) / (2 * SPACING)
+    exact_root = brentq(exact_cgf, -3 * affinity, -0.3 * affinity)
+    assert exact_root == pytest.approx(-affinity, rel=1e-6)  # the symmetry, exactly
+    assert affinity * v_exact == pytest.approx(sigma_exact, rel=1e-6)
+    memberships, positions = data
+    sigma, root = tilted_entropy_production(memberships, positions, 1, STEP_PS)
+    assert root == pytest.approx(-affinity, rel=0.05)
+    assert sigma == pytest.approx(sigma_exact, rel=0.06)
+    # no drift, no second root
+    still = [np.zeros(200) for _ in range(4)]
+    flat = [one_hot(np.arange(200) % 2, 2) for _ in range(4)]
+    assert np.isnan(tilted_entropy_production(flat, still, 1, STEP_PS)[0])
