@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from gdynbook.graphs import FrameGraphs, graph_arrays
+from gdynbook.graphs import FrameGraphs, graph_arrays, node_candidates
 from gdynbook.trajectory import Trajectory
 
 #: The arrays of one chunk, each a ``NAME.npy`` file in the chunk's folder.
@@ -230,11 +230,7 @@ def build_graph_store(
     if workers < 0:
         raise ValueError(f"workers must be ≥ 0, got {workers}.")
     targets = traj.target_index
-    candidates = (
-        np.arange(traj.n_atoms)
-        if node_selection is None
-        else np.union1d(np.asarray(node_selection, dtype=np.int64), targets)
-    )
+    candidates = node_candidates(traj.n_atoms, targets, node_selection)
     chunk_frames = default_chunk_frames(traj.n_atoms) if chunk_frames is None else chunk_frames
     if chunk_frames < 1:
         raise ValueError(f"chunk_frames must be ≥ 1, got {chunk_frames}.")

@@ -645,6 +645,25 @@ def graph_arrays(
     }
 
 
+def node_candidates(
+    n_atoms: int, targets: np.ndarray, node_selection: np.ndarray | None = None
+) -> np.ndarray:
+    """Atoms that may become graph nodes: all of them, or ``node_selection`` plus the
+    targets, sorted and unique.
+
+    Parameters
+    ----------
+    n_atoms : int
+    targets : numpy.ndarray of int
+        Target atoms (always nodes).
+    node_selection : numpy.ndarray of int, optional
+        Atoms allowed as nodes besides the targets (e.g. heavy atoms).
+    """
+    if node_selection is None:
+        return np.arange(n_atoms)
+    return np.union1d(np.asarray(node_selection, dtype=np.int64), targets)
+
+
 def build_graphs(
     traj: Trajectory,
     n_neighbors: int = 20,
@@ -685,11 +704,7 @@ def build_graphs(
     from gdynbook.cache import cache_path
 
     targets = traj.target_index
-    candidates = (
-        np.arange(traj.n_atoms)
-        if node_selection is None
-        else np.union1d(np.asarray(node_selection, dtype=np.int64), targets)
-    )
+    candidates = node_candidates(traj.n_atoms, targets, node_selection)
     key_parts = (
         traj.coords,
         traj.lattices,
