@@ -3,8 +3,9 @@
 :func:`fit` runs Adam over time-lagged pairs. Each step passes the frames at t and at
 t + τ through the network as *one* batch (so batch normalisation sees both halves
 together), splits the output and minimises −VAMP. Progress shows the running training
-and validation VAMP-2; training stops early when the validation score has not improved
-for ``patience`` epochs, and the best weights are restored.
+and validation VAMP-2; a stage stops early when the validation score has not improved
+for ``patience`` epochs (the next stage of a schedule starts from the best weights so
+far), and the best weights of all stages are restored at the end.
 """
 
 from __future__ import annotations
@@ -324,7 +325,8 @@ def fit(
     seed : int
         Seeds torch and the batch order; the same seed gives the same numbers on CPU.
     patience : int, optional
-        Stop when validation VAMP-2 has not improved for this many epochs.
+        End a stage when validation VAMP-2 has not improved for this many epochs; a
+        following stage starts from the best weights so far, with its own patience.
     epsilon : float
         Regularisation of the VAMP covariance inverses.
     pairs_per_epoch : int, optional
@@ -484,12 +486,12 @@ def fit(
         disable=not progress,
     )
     last_save = time.monotonic()
-    stopped = history.stopped_early
     # one code path for one process and many: all-reduced VAMP sums and batch-norm
     # statistics (a world of one when no process group is set up)
     with _StopFlag(handle_signals) as stop, distributed.data_parallel(distributed.group()):
-        while stage_index < len(stages) and not stopped:
+        while stage_index < len(stages):
             stage = stages[stage_index]
+            stage_done = False
             optimizer = torch.optim.Adam(model.parameters(), lr=stage.lr)
             if optimizer_state is not None:
                 optimizer.load_state_dict(optimizer_state)
@@ -583,7 +585,13 @@ def fit(
                 epoch_in_stage += 1
                 epoch_items, step, epoch_scores = None, 0, []
                 if patience is not None and since_best >= patience:
-                    history.stopped_early = stopped = True
+                    # patience ends this stage only: the next one starts from the best
+                    # weights so far with its own patience (a schedule is not cut short)
+                    history.stopped_early = stage_done = True
+                    epoch_in_stage = stage.n_epochs
+                    if best_state is not None:
+                        model.load_state_dict(best_state)
+                    since_best = 0
                 save_state()
                 last_save = time.monotonic()
                 if world > 1 and distributed.any_process(stop.signal_number is not None):
@@ -592,10 +600,8 @@ def fit(
                     distributed.barrier()  # the checkpoint is whole before anyone exits
                     bar.close()
                     raise TrainingInterrupted(stop.signal_number, len(history.train_score), path)
-                if stopped:
+                if stage_done:
                     break
-            if stopped:
-                break
             stage_index += 1
             epoch_in_stage = 0
     bar.close()

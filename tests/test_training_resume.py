@@ -111,35 +111,51 @@ def test_checkpoints_within_an_epoch_and_a_refused_mismatch(hopping, tmp_path: P
 
 
 def test_a_checkpoint_of_another_gdynbook_version_says_so(hopping, tmp_path: Path) -> None:
-    import torch
-
     from gdynbook import __version__
 
     traj = hopping[0]
     model = GDyNet(n_states=2, n_neighbors=8, n_conv=1, atom_fea_len=8, h_fea_len=8)
     checkpoint = tmp_path / "state.pt"
-    fit(
-        model,
-        [traj[:200]],
-        lag_frames=2,
-        n_epochs=1,
-        batch_size=64,
-        device="cpu",
-        progress=False,
-        checkpoint=checkpoint,
+    options = dict(
+        lag_frames=2, n_epochs=1, batch_size=64, device="cpu", progress=False, checkpoint=checkpoint
     )
+    fit(model, [traj[:200]], **options)
     state = torch.load(checkpoint, weights_only=False)
     state["gdynbook_version"] = "0.0.1"
     torch.save(state, checkpoint)
     with pytest.raises(ValueError, match=f"written by gdynbook 0.0.1, this is {__version__}"):
+        fit(model, [traj[:200]], resume=True, **options)
+
+
+def test_patience_ends_a_stage_not_the_schedule(hopping, tmp_path: Path) -> None:
+    """Patience 0 ends every stage after its first epoch: both stages still run, and a
+    run interrupted in the second stage resumes to the same end."""
+    traj, _ = hopping
+    data = [traj[:1500], traj[1500:]]
+    options = {
+        **OPTIONS,
+        "patience": 0,
+        "schedule": [Stage(n_epochs=3, lr=5e-3), Stage(n_epochs=3, lr=1e-3, loss="VAMPE")],
+    }
+    reference = small_model()
+    history = fit(reference, data, **options)
+    assert history.stage == [0, 1]
+    assert history.stopped_early
+
+    checkpoint = tmp_path / "training.pt"
+    with pytest.raises(TrainingInterrupted):
         fit(
-            model,
-            [traj[:200]],
-            lag_frames=2,
-            n_epochs=1,
-            batch_size=64,
-            device="cpu",
-            progress=False,
+            small_model(),
+            data,
             checkpoint=checkpoint,
-            resume=True,
+            handle_signals=True,
+            on_step=interrupt_at(1, 2),
+            **options,
         )
+    resumed = small_model()
+    again = fit(resumed, data, checkpoint=checkpoint, resume=True, **options)
+    assert again.stage == [0, 1]
+    assert again.train_score == pytest.approx(history.train_score, rel=1e-6)
+    expected = parameters(reference)
+    for name, value in parameters(resumed).items():
+        torch.testing.assert_close(value, expected[name], rtol=1e-6, atol=1e-7)
