@@ -894,7 +894,10 @@ def _add_driven_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--forces",
         default=None,
-        help="forces on the Li in kT/Å, comma-separated, each in (0, 5] (default 0.25,0.5,1,2)",
+        help=(
+            "forces on the Li in kT/Å, comma-separated, each in (0, 5] "
+            "(default: fast 0.25,0.5,1,2; full 0.25,0.5,1,1.5,2)"
+        ),
     )
     parser.add_argument(
         "--seed", type=bounded(int, 0), default=0, help="seed of simulation and training"

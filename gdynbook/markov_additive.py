@@ -13,7 +13,10 @@ the lag τ, the particle's net displacement Δx along the force turns the model 
 * the flux of transitions i → j with displacement Δx against the reverse move
   (j → i with −Δx) gives the entropy production rate
   σ = ½ Σ (J₊ − J₋) ln(J₊/J₋), which equals f·v/kT for a force f under local detailed
-  balance (Seifert, Rep. Prog. Phys. 75, 126001 (2012)).
+  balance (Seifert, Rep. Prog. Phys. 75, 126001 (2012)) — provided the data hold the
+  reverse of every move that carries current;
+* without that proviso, the fluctuation symmetry Λ(λ) = Λ(−λ − f/kT) gives σ = −λ*·v
+  from the second zero λ* of Λ (:func:`tilted_entropy_production`).
 
 Units: Å, ps; entropy production in k_B per ps.
 """
@@ -117,6 +120,39 @@ def counted_entropy_production(
     ratio = np.divide(flux, reverse, out=np.ones_like(flux), where=both)
     terms = np.where(both, (flux - reverse) * np.log(ratio), 0.0)
     return float(0.5 * terms.sum())
+
+
+def move_counts(
+    positions: Sequence[np.ndarray], lag_frames: int, bin_width_a: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """How often the particle moved by n bins over the lag, for every n seen or mirrored.
+
+    Parameters
+    ----------
+    positions : list of numpy.ndarray, shape (frames,)
+        Unwrapped coordinate along the force per run, Å.
+    lag_frames : int
+    bin_width_a : float
+        Bin width, Å (the spacing of the planes of holes for the toy system).
+
+    Returns
+    -------
+    steps : numpy.ndarray of int
+        n from −max|n| to max|n|.
+    counts : numpy.ndarray of int
+        Number of lagged pairs with displacement n·``bin_width_a`` (rounded).
+    """
+    moved = np.concatenate(
+        [
+            np.asarray(x[lag_frames:], float) - np.asarray(x[:-lag_frames], float)
+            for x in positions
+            if len(x) > lag_frames
+        ]
+    )
+    bins = np.round(moved / bin_width_a).astype(np.int64)
+    reach = int(np.abs(bins).max())
+    steps = np.arange(-reach, reach + 1)
+    return steps, np.bincount(bins + reach, minlength=steps.size)
 
 
 def two_state_entropy_production(koopman_matrix: np.ndarray, lag_ps: float) -> float:

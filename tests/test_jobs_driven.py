@@ -12,6 +12,9 @@ import pytest
 from gdynbook.jobs.driven import NonstationarySettings, nonstationary_checks, run_nonstationary
 from gdynbook.nonequilibrium import METHODS
 
+#: training settings small enough for a unit test (both parts share ToyRunSettings)
+TINY_TRAINING = dict(lag_frames=4, n_epochs=2, pairs_per_epoch=500, batch_size=64)
+
 
 def test_run_nonstationary_writes_every_number(tmp_path) -> None:
     tiny = replace(
@@ -20,11 +23,8 @@ def test_run_nonstationary_writes_every_number(tmp_path) -> None:
         equilibrium_ps=40.0,
         replicas_per_start=24,
         duration_ps=15.0,
-        lag_frames=4,
-        n_epochs=2,
-        pairs_per_epoch=1_000,
-        batch_size=128,
         n_bootstrap=10,
+        **TINY_TRAINING,
     )
     result = run_nonstationary(tmp_path, tiny, seed=2, device="cpu", progress=False)
     written = json.loads((tmp_path / "nonstationary.json").read_text())
@@ -70,12 +70,9 @@ def test_run_driven_writes_every_number(tmp_path) -> None:
         replicas_per_force=8,
         duration_ps=20.0,
         diffusion_window_ps=5.0,
-        lag_frames=4,
         ck_steps=2,
-        n_epochs=2,
-        pairs_per_epoch=500,
-        batch_size=64,
         n_bootstrap=5,
+        **TINY_TRAINING,
     )
     result = run_driven(tmp_path, tiny, seed=1, device="cpu", progress=False)
     written = json.loads((tmp_path / "driven.json").read_text())
@@ -88,6 +85,8 @@ def test_run_driven_writes_every_number(tmp_path) -> None:
         "diffusion_tilted_A2_per_ps",
         "diffusion_direct_A2_per_ps",
         "entropy_production_counted",
+        "entropy_production_tilted",
+        "entropy_production_tilted_err",
         "entropy_production_expected",
         "entropy_production_two_state",
         "li_temperature_k",
@@ -108,7 +107,7 @@ def test_run_driven_writes_every_number(tmp_path) -> None:
 def test_driven_checks_apply_the_stated_rules() -> None:
     from gdynbook.jobs.driven import driven_checks
 
-    def entry(f, v, v_tilted, counted, counted_err=0.0):
+    def entry(f, v, v_tilted, tilted, counted, err=0.0):
         return {
             "force_kt_per_a": f,
             "drift_velocity_A_per_ps": v,
@@ -116,16 +115,24 @@ def test_driven_checks_apply_the_stated_rules() -> None:
             "drift_velocity_held_out": v,
             "drift_velocity_tilted": v_tilted,
             "entropy_production_two_state": 0.0,
+            "entropy_production_tilted": tilted,
+            "entropy_production_tilted_err": err,
             "entropy_production_counted": counted,
-            "entropy_production_counted_err": counted_err,
+            "entropy_production_counted_err": err,
             "entropy_production_expected": f * v,
+            "entropy_production_expected_err": 0.0,
         }
 
     entries = [
-        entry(0.25, 0.0005, 0.5, 0.0),  # no significant drift: not checked
-        entry(0.5, 0.02, 0.021, 0.02, counted_err=0.004),  # 2× off but within 3σ: passes
-        entry(1.0, 0.05, 0.056, 0.07),  # tilted 12 % off: passes; EP 40 % off: fails
-        entry(1.5, 0.10, 0.12, 0.05),  # tilted 20 % off: fails; EP not checked beyond 1
+        entry(0.25, 0.0005, 0.5, 0.0, 0.0),  # no significant drift: not checked
+        # both 2× off but within 3σ: pass
+        entry(0.5, 0.02, 0.021, 0.005, 0.02, err=0.004),
+        # tilted v 12 % off: passes; symmetry EP 10 % off passes, counted 40 % off fails
+        entry(1.0, 0.05, 0.056, 0.055, 0.07),
+        # tilted v 20 % off fails; symmetry EP NaN (no second root) fails; counted beyond
+        # 1 kT/Å is not checked
+        entry(1.5, 0.10, 0.12, float("nan"), 0.05),
+        entry(2.0, 0.14, 0.14, 0.21, 0.01),  # symmetry EP 25 % low: fails
     ]
     mob = {"mobility": 0.06, "d_over_kT": 0.05, "err": 0.002}
     checks = driven_checks(entries, mob)
@@ -133,10 +140,16 @@ def test_driven_checks_apply_the_stated_rules() -> None:
         "f0.5_tilted_velocity": True,
         "f0.5_two_state_no_entropy": True,
         "f0.5_entropy_production": True,
+        "f0.5_entropy_production_counted": True,
         "f1_tilted_velocity": True,
         "f1_two_state_no_entropy": True,
-        "f1_entropy_production": False,
+        "f1_entropy_production": True,
+        "f1_entropy_production_counted": False,
         "f1.5_tilted_velocity": False,
         "f1.5_two_state_no_entropy": True,
+        "f1.5_entropy_production": False,
+        "f2_tilted_velocity": True,
+        "f2_two_state_no_entropy": True,
+        "f2_entropy_production": False,
         "einstein_relation": False,
     }

@@ -142,3 +142,18 @@ def test_the_fluctuation_symmetry_gives_the_entropy_production(data) -> None:
     still = [np.zeros(200) for _ in range(4)]
     flat = [one_hot(np.arange(200) % 2, 2) for _ in range(4)]
     assert np.isnan(tilted_entropy_production(flat, still, 1, STEP_PS)[0])
+
+
+def test_move_counts_count_each_lagged_displacement() -> None:
+    from gdynbook.markov_additive import move_counts
+
+    runs = [np.array([0.0, 1.4, 2.8, 1.4, 1.5]), np.array([0.0, -1.3]), np.array([5.0])]
+    steps, counts = move_counts(runs, 1, SPACING)
+    # moves of the first run: +1, +1, −1, 0 (0.1 Å is a vibration); the second: −1;
+    # the third is shorter than the lag
+    assert steps.tolist() == [-1, 0, 1]
+    assert counts.tolist() == [2, 1, 2]
+    steps, counts = move_counts(runs, 2, SPACING)
+    assert steps.tolist() == [-2, -1, 0, 1, 2]
+    # 2.8 − 0 → +2; 1.4 − 1.4 → 0; 1.5 − 2.8 = −1.3 Å → −1
+    assert counts.tolist() == [0, 1, 1, 0, 1]

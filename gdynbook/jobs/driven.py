@@ -56,20 +56,27 @@ GROUPS = ("oct", "tet", "pooled")
 
 
 @dataclass(frozen=True)
-class NonstationarySettings:
-    """How much to simulate and how to train (times in ps, temperature in K)."""
+class ToyRunSettings:
+    """What both parts share: the toy system's temperature (K) and frame interval (ps),
+    the lag, and how the GDyNet trains (:func:`train_on_relaxation`)."""
 
     temperature_k: float = 600.0
     frame_interval_ps: float = 0.5
-    equilibrium_replicas: int = 256
-    equilibrium_ps: float = 200.0
-    replicas_per_start: int = 512
-    duration_ps: float = 30.0
     lag_frames: int = 10
     n_epochs: int = 12
     pairs_per_epoch: int | None = 20_000
     batch_size: int = 512
     lr: float = 5e-3
+
+
+@dataclass(frozen=True)
+class NonstationarySettings(ToyRunSettings):
+    """How much to simulate for part A (times in ps), besides :class:`ToyRunSettings`."""
+
+    equilibrium_replicas: int = 256
+    equilibrium_ps: float = 200.0
+    replicas_per_start: int = 512
+    duration_ps: float = 30.0
     n_bootstrap: int = 200
 
     @classmethod
@@ -127,7 +134,7 @@ def split_halves(
 
 def train_on_relaxation(
     training: list[Trajectory],
-    settings: NonstationarySettings | DrivenSettings,
+    settings: ToyRunSettings,
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
@@ -360,22 +367,16 @@ def run_nonstationary(
 
 # ---------------------------------------------------------------------- part B: driven
 @dataclass(frozen=True)
-class DrivenSettings:
-    """Forces (kT/Å along +x), replicas and training of the driven steady state."""
+class DrivenSettings(ToyRunSettings):
+    """Forces (kT/Å along +x), replicas and analysis of the driven steady state, besides
+    :class:`ToyRunSettings`."""
 
-    temperature_k: float = 600.0
-    frame_interval_ps: float = 0.5
     forces_kt_per_a: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0)
     replicas_per_force: int = 128
     duration_ps: float = 100.0
     diffusion_window_ps: float = 20.0
     linear_response_max: float = 0.5
-    lag_frames: int = 10
     ck_steps: int = 3
-    n_epochs: int = 12
-    pairs_per_epoch: int | None = 20_000
-    batch_size: int = 512
-    lr: float = 5e-3
     n_bootstrap: int = 100
 
     @classmethod
@@ -442,14 +443,18 @@ def driven_entry(
     planes = [np.round(xi / plane) * plane for xi in x]
     counted = counted_entropy_production(memberships, planes, lag, dt, plane)
     from_symmetry, affinity_root = tilted_entropy_production(memberships, planes, lag, dt)
+    # intervals of both estimates from resampling whole held-out replicas
     rng = np.random.default_rng(int(1000 * force))
-    resampled = []
+    resampled_counted, resampled_tilted = [], []
     for _ in range(settings.n_bootstrap):
         pick = rng.integers(0, len(held_out), len(held_out))
-        resampled.append(
-            counted_entropy_production(
-                [memberships[i] for i in pick], [planes[i] for i in pick], lag, dt, plane
-            )
+        chosen_memberships = [memberships[i] for i in pick]
+        chosen_planes = [planes[i] for i in pick]
+        resampled_counted.append(
+            counted_entropy_production(chosen_memberships, chosen_planes, lag, dt, plane)
+        )
+        resampled_tilted.append(
+            tilted_entropy_production(chosen_memberships, chosen_planes, lag, dt)[0]
         )
     model = estimate_koopman(memberships, lag, time_step_ps=dt, warn=False)
     ck = ck_test(memberships, lag, settings.ck_steps, dt, n_bootstrap=settings.n_bootstrap)
@@ -464,10 +469,12 @@ def driven_entry(
         "diffusion_direct_A2_per_ps": d,
         "diffusion_direct_err": d_err,
         "entropy_production_counted": counted,
-        "entropy_production_counted_err": float(np.std(resampled, ddof=1)),
+        "entropy_production_counted_err": float(np.std(resampled_counted, ddof=1)),
         "entropy_production_tilted": from_symmetry,
+        "entropy_production_tilted_err": _finite_std(resampled_tilted),
         "affinity_root_per_a": affinity_root,
         "entropy_production_expected": force * v,
+        "entropy_production_expected_err": force * v_err,
         "entropy_production_two_state": two_state_entropy_production(
             model.koopman_matrix, lag * dt
         ),
@@ -480,6 +487,14 @@ def driven_entry(
         "ck_passes": bool(ck.passes),
         "ck_max_deviation": float(ck.max_deviation),
     }
+
+
+def _finite_std(values: list[float]) -> float:
+    """Standard deviation of the finite values (a resample without a second root of Λ
+    gives NaN); NaN when fewer than two are finite."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(np.std(finite, ddof=1)) if finite.size > 1 else float("nan")
 
 
 def mobility_check(
@@ -505,22 +520,32 @@ def mobility_check(
 
 
 def driven_checks(
-    entries: list[dict[str, Any]], mobility_result: dict[str, Any], markovian_max: float = 1.0
+    entries: list[dict[str, Any]], mobility_result: dict[str, Any], counted_max: float = 1.0
 ) -> dict[str, bool]:
     """Acceptance of part B.
 
-    At every force with a significant drift (v > 3σ over all replicas): the tilted
-    drift within 15 % of the direct drift of the same (held-out) replicas, where that
-    drift is itself significant (> 3σ over the held-out replicas); the
-    two-state model's entropy production zero (< 10⁻⁹ per ps); and, up to
-    ``markovian_max`` kT/Å, the counted entropy production within 20 % of f·v/kT or
-    within 3 of its bootstrap standard errors (weak forces: the count's own noise is
-    larger than 20 % of a small number). Beyond ``markovian_max`` the Li can cross
-    several holes without settling, hops stop being Markovian and the count is
-    reported, not checked; so is the estimate from the tilted matrix's fluctuation
-    symmetry (``entropy_production_tilted``). The mobility equals D/kT within 3 combined
-    standard errors.
+    At every force with a significant drift (v > 3σ over all replicas):
+
+    * the tilted drift within 15 % of the direct drift of the same (held-out) replicas,
+      where that drift is itself significant (> 3σ over the held-out replicas);
+    * the two-state model's entropy production zero (< 10⁻⁹ per ps);
+    * the entropy production from the fluctuation symmetry of the tilted matrix
+      (``entropy_production_tilted``) equal to f·v/kT within 20 % or within 3 combined
+      bootstrap standard errors (weak forces: the noise exceeds 20 % of a small number);
+    * up to ``counted_max`` kT/Å, the counted entropy production likewise. Beyond it the
+      moves that carry most of the current (two planes of holes and more along the
+      force) are never seen in reverse — their reverse is e^{−f·Δx/kT} ≲ 1/300 as likely —
+      so the counted sum must leave them out and falls far below f·v/kT; it is reported,
+      not checked.
+
+    The rule was fixed before the runs that validate it (the chapter says which). The
+    mobility equals D/kT within 3 combined standard errors.
     """
+
+    def agrees(estimate: float, estimate_err: float, expected: float, expected_err: float) -> bool:
+        tolerance = max(0.2 * abs(expected), 3 * float(np.hypot(estimate_err, expected_err)))
+        return bool(np.isfinite(estimate) and abs(estimate - expected) <= tolerance)
+
     checks: dict[str, bool] = {}
     for e in entries:
         f, v = e["force_kt_per_a"], e["drift_velocity_A_per_ps"]
@@ -533,10 +558,21 @@ def driven_checks(
             )
         checks[f"f{f:g}_two_state_no_entropy"] = bool(abs(e["entropy_production_two_state"]) < 1e-9)
         expected = e["entropy_production_expected"]
-        if f <= markovian_max:
-            counted = e["entropy_production_counted"]
-            tolerance = max(0.2 * expected, 3 * e.get("entropy_production_counted_err", 0.0))
-            checks[f"f{f:g}_entropy_production"] = bool(abs(counted - expected) <= tolerance)
+        expected_err = e.get("entropy_production_expected_err", 0.0)
+        tilted_err = e.get("entropy_production_tilted_err", 0.0)
+        checks[f"f{f:g}_entropy_production"] = agrees(
+            e["entropy_production_tilted"],
+            tilted_err if np.isfinite(tilted_err) else 0.0,
+            expected,
+            expected_err,
+        )
+        if f <= counted_max:
+            checks[f"f{f:g}_entropy_production_counted"] = agrees(
+                e["entropy_production_counted"],
+                e.get("entropy_production_counted_err", 0.0),
+                expected,
+                expected_err,
+            )
     checks["einstein_relation"] = bool(
         abs(mobility_result["mobility"] - mobility_result["d_over_kT"])
         <= 3 * mobility_result["err"]
