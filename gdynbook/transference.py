@@ -107,8 +107,9 @@ def formal_charges(topology: object) -> FormalCharges:
     Molecules are the bonded components of the topology; a molecule whose Hill formula
     is in :data:`FORMAL_ION_CHARGES` (Li⁺, Na⁺, K⁺, Cl⁻, Br⁻, TFSI⁻, FSI⁻, PF₆⁻,
     BF₄⁻) is an ion, everything else (PEO, solvent) is neutral. Formal, not force-field,
-    charges: scaled partial charges make every Li⁺ shell look negative (five ether O
-    alone carry ≈ −1.2 e in OPLS-AA), so they cannot tell clusters apart.
+    charges: partial charges make every Li⁺ shell look negative (an OPLS-AA ether O
+    carries −0.40 e, so five of them −2.0 e; with the usual ×0.8 ion scaling the Li⁺
+    brings only +0.8 e), so they cannot tell clusters apart.
 
     Parameters
     ----------
