@@ -32,6 +32,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from gdynbook.intervals import UnitInterval
 from gdynbook.trajectory import Trajectory, TrajectoryError
 
 #: Formal charges of the ions we recognise, by Hill formula of the whole molecule.
@@ -861,3 +862,39 @@ def transference_in_both_frames(
         )
     results[1].coefficients.frame = "solvent"  # shifted here, so onsager saw "barycentric"
     return FrameTransference(*results)
+
+
+def transference_over_units(
+    samples: np.ndarray, confidence: float = 0.95
+) -> dict[str, UnitInterval]:
+    """Onsager coefficients and t₊ with intervals over independent units (builds).
+
+    Parameters
+    ----------
+    samples : numpy.ndarray, shape (n_units, 5)
+        L₊₊, L₋₋, L₊₋, D₊, D₋ of each independent unit (Å²/ps), e.g.
+        :attr:`OnsagerCoefficients.samples` of one trajectory per build with
+        ``n_blocks=1``. Time blocks of one run are not independent units.
+    confidence : float
+        Two-sided coverage of the intervals.
+
+    Returns
+    -------
+    dict of str to :class:`~gdynbook.intervals.UnitInterval`
+        ``l_pp``, ``l_mm``, ``l_pm``, ``d_plus``, ``d_minus`` (mean over units, Student
+        t with n − 1 degrees of freedom) and ``ideal``, ``full`` (the ratio of the pooled
+        means, jackknife over units).
+    """
+    from gdynbook.intervals import jackknife_interval, t_interval
+
+    units = np.asarray(samples, dtype=np.float64)
+    if units.ndim != 2 or units.shape[1] != 5:
+        raise ValueError(
+            f"samples must have shape (n_units, 5) — L₊₊, L₋₋, L₊₋, D₊, D₋ per unit — "
+            f"got {units.shape}."
+        )
+    names = ("l_pp", "l_mm", "l_pm", "d_plus", "d_minus")
+    result = {name: t_interval(units[:, k], confidence) for k, name in enumerate(names)}
+    result["ideal"] = jackknife_interval(units, _ideal, confidence)
+    result["full"] = jackknife_interval(units, _full, confidence)
+    return result

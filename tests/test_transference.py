@@ -310,3 +310,30 @@ def test_displacement_correlations_match_explicit_loops() -> None:
         np.testing.assert_allclose(result[:, k], expected)
     with pytest.raises(ValueError, match="lags must lie"):
         displacement_correlations(cation, anion, [12])
+
+
+def test_intervals_over_builds_hold_the_known_answer() -> None:
+    """Six independent 'builds' of free walkers: the t intervals of L₊₊, L₋₋, L₊₋ hold
+    N·D₊, N·D₋ and 0, the jackknife intervals of t₊ hold D₊/(D₊ + D₋), and the values
+    are those of the pooled coefficients."""
+    from gdynbook.transference import transference_from_coefficients, transference_over_units
+
+    rng = np.random.default_rng(5)
+    d_plus, d_minus, n_pairs = 0.2, 0.1, 10
+    cations = [brownian(rng, 1500, n_pairs, d_plus, 1.0) for _ in range(6)]
+    anions = [brownian(rng, 1500, n_pairs, d_minus, 1.0) for _ in range(6)]
+    coefficients = onsager_coefficients(cations, anions, 1.0, fit_window_ps=(5, 50))
+    assert coefficients.samples.shape == (6, 5)  # one row per build
+    result = transference_over_units(coefficients.samples, confidence=0.99)
+    for name, truth in (("l_pp", n_pairs * d_plus), ("l_mm", n_pairs * d_minus), ("l_pm", 0.0)):
+        assert result[name].low <= truth <= result[name].high, name
+        assert result[name].n_units == 6
+    expected = d_plus / (d_plus + d_minus)
+    pooled = transference_from_coefficients(coefficients)
+    for name in ("ideal", "full"):
+        assert result[name].method == "jackknife"
+        assert result[name].low <= expected <= result[name].high, name
+    assert result["ideal"].value == pytest.approx(pooled.ideal)
+    assert result["full"].value == pytest.approx(pooled.full)
+    with pytest.raises(ValueError, match="n_units, 5"):
+        transference_over_units(coefficients.samples[:, :4])
