@@ -317,13 +317,44 @@ def _bootstrap_units(runs: list[np.ndarray], n_blocks: int, min_frames: int) -> 
     return [block for block in np.array_split(run, n_blocks) if block.shape[0] > 0]
 
 
+#: How a bootstrap resamples: whole runs (time blocks when there is one run), or first
+#: runs and then, within each drawn run, its time blocks (two levels).
+RESAMPLING = ("runs", "runs_and_blocks")
+
+
+def _time_blocks(run: np.ndarray, n_blocks: int, min_frames: int) -> list[np.ndarray]:
+    count = min(n_blocks, run.shape[0] // max(min_frames, 1))
+    if count < 2:
+        return [run]
+    return [block for block in np.array_split(run, count) if block.shape[0] > 0]
+
+
 def _bootstrap_samples(
-    runs: list[np.ndarray], n_bootstrap: int, n_blocks: int, min_frames: int, seed: int
+    runs: list[np.ndarray],
+    n_bootstrap: int,
+    n_blocks: int,
+    min_frames: int,
+    seed: int,
+    resample: str = "runs",
 ) -> list[list[np.ndarray]]:
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample must be one of {RESAMPLING}, got {resample!r}.")
+    rng = np.random.default_rng(seed)
+    if resample == "runs_and_blocks" and len(runs) > 1:
+        # two levels: runs (e.g. the Li⁺ of one build) with replacement, then each drawn
+        # run's time blocks with replacement; blocks stay at least min_frames long
+        blocks = [_time_blocks(run, n_blocks, min_frames) for run in runs]
+        samples = []
+        for _ in range(n_bootstrap):
+            sample = []
+            for i in rng.integers(0, len(runs), len(runs)):
+                own = blocks[i]
+                sample += [own[j] for j in rng.integers(0, len(own), len(own))]
+            samples.append(sample)
+        return samples
     units = _bootstrap_units(runs, n_blocks, min_frames)
     if len(units) < 2:
         return []
-    rng = np.random.default_rng(seed)
     return [[units[i] for i in rng.integers(0, len(units), len(units))] for _ in range(n_bootstrap)]
 
 
@@ -376,6 +407,7 @@ def implied_timescales(
     n_blocks: int = 10,
     confidence: float = 0.95,
     seed: int = 0,
+    resample: str = "runs",
 ) -> ImpliedTimescales:
     """Implied timescales tᵢ(τ) = −τ/ln λᵢ(τ) in ps with bootstrap intervals.
 
@@ -401,6 +433,11 @@ def implied_timescales(
         Coverage of the interval, e.g. 0.95.
     seed : int
         Seed of the resampling.
+    resample : {"runs", "runs_and_blocks"}
+        ``"runs"``: whole trajectories (time blocks of a single one). ``"runs_and_blocks"``:
+        trajectories, then ``n_blocks`` time blocks within each drawn one — for many
+        series of one simulation (the Li⁺ of a build), where both the differences
+        between ions and the time within a run are sources of error.
     """
     runs = as_trajectory_list(probs)
     lags = np.asarray(lags_frames, dtype=np.int64).reshape(-1)
@@ -411,7 +448,7 @@ def implied_timescales(
     upper = np.full_like(timescales, np.nan)
     spread = np.full_like(timescales, np.nan)
     flags = []
-    samples = _bootstrap_samples(runs, n_bootstrap, n_blocks, int(lags.max()) + 1, seed)
+    samples = _bootstrap_samples(runs, n_bootstrap, n_blocks, int(lags.max()) + 1, seed, resample)
     alpha = (1.0 - confidence) / 2.0
     for i, lag in enumerate(lags):
         model = estimate_koopman(runs, int(lag), reversible, time_step_ps, warn=False)
@@ -533,6 +570,7 @@ def ck_test(
     atol: float = 0.02,
     z: float = 3.0,
     seed: int = 0,
+    resample: str = "runs",
 ) -> CKTest:
     """Chapman–Kolmogorov test of the Koopman model at lag τ.
 
@@ -549,6 +587,8 @@ def ck_test(
     atol, z : float
         Pass criterion: every entry of K(τ)ⁿ and K(nτ) differs by at most
         max(atol, z σ), σ combining the bootstrap standard deviations of both.
+    resample : {"runs", "runs_and_blocks"}
+        Bootstrap units, as in :func:`implied_timescales`.
     """
     runs = as_trajectory_list(probs)
     steps = np.arange(1, int(n_steps) + 1)
@@ -565,7 +605,9 @@ def ck_test(
     shape = predicted.shape
     bounds = {key: np.full(shape, np.nan) for key in ("pl", "pu", "el", "eu")}
     sigma = np.zeros(shape)
-    samples = _bootstrap_samples(runs, n_bootstrap, n_blocks, int(n_steps * lag_frames) + 1, seed)
+    samples = _bootstrap_samples(
+        runs, n_bootstrap, n_blocks, int(n_steps * lag_frames) + 1, seed, resample
+    )
     if samples:
         boot_pred, boot_est = [], []
         for sample in samples:
