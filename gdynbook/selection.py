@@ -20,17 +20,41 @@ class CrossValidation:
     Attributes
     ----------
     rows : list of dict
-        ``n_states``, ``test_run``, ``vamp2_test``, ``vamp2_validation``.
+        ``n_states``, ``test_run``, ``vamp2_test``, ``vamp2_validation`` and, with
+        several seeds per fold, ``seed``: the score of a (candidate, held-out run) is
+        then the mean over its seeds.
     """
 
     rows: list[dict[str, float]] = field(default_factory=list)
 
     def table(self) -> tuple[list[int], list[int], np.ndarray]:
-        """Candidates, held-out runs and the (candidates, runs) array of held-out VAMP-2."""
+        """Candidates, held-out runs and the (candidates, runs) array of held-out VAMP-2
+        (mean over seeds where a fold was trained with several)."""
         ns = sorted({int(r["n_states"]) for r in self.rows})
         runs = sorted({int(r["test_run"]) for r in self.rows})
-        score = {(int(r["n_states"]), int(r["test_run"])): r["vamp2_test"] for r in self.rows}
-        return ns, runs, np.array([[score[(n, k)] for k in runs] for n in ns])
+        scores: dict[tuple[int, int], list[float]] = {}
+        for r in self.rows:
+            scores.setdefault((int(r["n_states"]), int(r["test_run"])), []).append(
+                float(r["vamp2_test"])
+            )
+        missing = [(n, k) for n in ns for k in runs if (n, k) not in scores]
+        if missing:
+            raise ValueError(
+                f"no held-out score for (n_states, test_run) {missing}: every candidate "
+                "needs every fold."
+            )
+        return ns, runs, np.array([[np.mean(scores[(n, k)]) for k in runs] for n in ns])
+
+    def survivors(self, standard_errors: float = 1.0) -> list[int]:
+        """Candidates worth more seeds: the smallest, and every n whose paired gain over
+        n − 1 exceeds ``standard_errors`` standard errors, with that n − 1 (so the gain
+        can be paired again on the same seeds)."""
+        ns = self.table()[0]
+        keep = {ns[0]}
+        for n, (gain, sem) in self.per_state_gain().items():
+            if np.isfinite(sem) and gain > standard_errors * sem and gain > 0:
+                keep |= {n, ns[ns.index(n) - 1]}
+        return sorted(keep)
 
     @staticmethod
     def _mean_and_sem(values: np.ndarray) -> tuple[float, float]:
@@ -61,3 +85,22 @@ class CrossValidation:
             else:
                 break
         return chosen
+
+
+def lockbox_index(names: list[str]) -> int:
+    """Which build is the lockbox: the one whose name sorts last (the highest-numbered
+    of zero-padded ``build-NN``), fixed before any data exist.
+
+    Raises
+    ------
+    ValueError
+        With fewer than three builds (a lockbox and at least two folds), or repeated names.
+    """
+    if len(set(names)) != len(names):
+        raise ValueError(f"build names repeat: {names}.")
+    if len(names) < 3:
+        raise ValueError(
+            f"{len(names)} build(s): a lockbox and leave-one-build-out folds need at least "
+            "three (one set aside, two to cross-validate)."
+        )
+    return max(range(len(names)), key=lambda i: names[i])

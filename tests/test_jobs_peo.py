@@ -124,3 +124,72 @@ def test_peo_job_end_to_end_on_a_sliver(tmp_path) -> None:
         assert [p.shape for p in per_run] == [(60, 16, summary["n_states"])] * 3
         np.testing.assert_allclose(per_run[0].sum(-1), 1.0, atol=1e-5)
     assert 0.0 <= loaded["agreement_with_seed0"][0] <= 1.0
+
+
+def test_scores_average_the_seeds_of_a_fold_and_survivors_pair_up() -> None:
+    rows = [
+        {
+            "n_states": n,
+            "test_run": r,
+            "seed": s,
+            "vamp2_test": base + 0.01 * s + 0.001 * r + 0.002 * ((r * n) % 3 - 1),
+        }
+        for r in range(5)
+        for s in (0, 1)
+        for n, base in ((2, 1.40), (3, 1.45), (4, 1.60), (5, 1.60))
+    ]
+    cv = CrossValidation(rows)
+    _, runs, table = cv.table()
+    assert runs == [0, 1, 2, 3, 4]
+    # mean of seeds 0 and 1 for 2 states, fold 2: 1.40 + 0.005 + 0.002 + 0.002·(4 % 3 − 1)
+    assert table[0, 2] == pytest.approx(1.407)
+    # 3 over 2 and 4 over 3 gain clearly; 5 over 4 gains nothing
+    assert cv.survivors(1.0) == [2, 3, 4]
+    with pytest.raises(ValueError, match="every candidate needs every fold"):
+        CrossValidation([r for r in rows if (r["n_states"], r["test_run"]) != (5, 4)]).table()
+
+
+def test_lockbox_is_the_highest_numbered_build() -> None:
+    from gdynbook.selection import lockbox_index
+
+    assert lockbox_index(["build-02", "build-10", "build-00", "build-01"]) == 1
+    with pytest.raises(ValueError, match="at least three"):
+        lockbox_index(["build-00", "build-01"])
+    with pytest.raises(ValueError, match="repeat"):
+        lockbox_index(["build-00", "build-00", "build-01"])
+
+
+def test_staged_search_follows_the_plan() -> None:
+    """A made-up cross-validation: 3 states gain clearly, 4 gain by about one standard
+    error (survives stage 1, fails at two), 5 gain nothing. Stage 2 trains only the
+    survivors and their n − 1, with the extra seed; the choice is 3."""
+    from gdynbook.jobs.peo import staged_state_search
+
+    gains = {2: 0.0, 3: 0.2, 4: 0.2017, 5: 0.2017}
+    calls = []
+
+    def fake(trajectories, candidates, *, seeds, **options):
+        calls.append((tuple(candidates), tuple(seeds), options["train_runs"]))
+        noise = [0.0, 0.01, -0.01, 0.005, -0.005]  # per fold, shared by all candidates
+        jitter = [0.0, 0.003, -0.003, 0.002, -0.002]  # per fold, only for 4 states
+        return CrossValidation(
+            [
+                {
+                    "n_states": n,
+                    "test_run": k,
+                    "seed": s,
+                    "vamp2_test": 1.4 + gains[n] + noise[k] + (jitter[k] if n == 4 else 0.0),
+                }
+                for n in candidates
+                for k in range(5)
+                for s in seeds
+            ]
+        )
+
+    cv, stages = staged_state_search(
+        [None] * 6, (2, 3, 4, 5), train_runs=[0, 1, 2, 3, 4], cross_validate=fake
+    )
+    assert calls[0] == ((2, 3, 4, 5), (0, 1), [0, 1, 2, 3, 4])
+    assert calls[1] == ((2, 3, 4), (2,), [0, 1, 2, 3, 4])
+    assert stages == {"stage_1": [2, 3, 4, 5], "survivors": [2, 3, 4], "chosen": 3}
+    assert len(cv.rows) == 4 * 5 * 2 + 3 * 5

@@ -57,6 +57,7 @@ class PeoTraining:
     lr: float = 5e-3
     validation_share: float = 0.2
     pairs_per_epoch: int | None = None
+    patience: int | None = None
 
     #: Older names of fields, as stored in summaries written before the rename.
     RENAMED: ClassVar[dict[str, str]] = {"cutoff_a": "cutoff", "graph_atoms": "node_selection"}
@@ -81,14 +82,15 @@ class PeoTraining:
         )
 
     def settings(self) -> TrainingSettings:
-        """How to train: no early stopping (a fixed number of epochs for every fit)."""
+        """How to train: ``n_epochs`` at most; with ``patience``, stop when validation
+        VAMP-2 has not improved for that many epochs (None: every fit runs all epochs)."""
         from gdynbook.train import TrainingSettings
 
         return TrainingSettings(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
             lr=self.lr,
-            patience=None,
+            patience=self.patience,
             pairs_per_epoch=self.pairs_per_epoch,
         )
 
@@ -179,20 +181,27 @@ def cross_validate_n_states(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    seeds: Sequence[int] | None = None,
+    train_runs: Sequence[int] | None = None,
 ) -> CrossValidation:
     """Train each candidate with each run held out in turn and score the held-out run.
 
     Parameters
     ----------
     trajectories : list of Trajectory
-        Independent runs.
+        Independent runs (builds).
     candidates : sequence of int
         Numbers of states to compare.
     test_runs : sequence of int, optional
-        Runs to hold out, one per fold (default: every run).
+        Runs to hold out, one per fold (default: every run of ``train_runs``).
     training : PeoTraining, optional
     seed : int
         The same seed for every fit, so candidates differ only in ``n_states``.
+    seeds : sequence of int, optional
+        Several seeds per fold instead (a fold's score is their mean); overrides ``seed``.
+    train_runs : sequence of int, optional
+        Runs the folds may use at all (default: all). A lockbox run is left out here:
+        it is neither trained on nor scored.
     """
     from tqdm.auto import tqdm
 
@@ -200,23 +209,83 @@ def cross_validate_n_states(
     from gdynbook.trajectory import lag_in_frames
 
     training = training or PeoTraining()
-    runs = check_trajectory_list(list(trajectories))
-    folds = list(range(len(runs))) if test_runs is None else [int(i) for i in test_runs]
+    all_runs = check_trajectory_list(list(trajectories))
+    usable = list(range(len(all_runs))) if train_runs is None else sorted(set(train_runs))
+    runs = [all_runs[i] for i in usable]
+    folds = (
+        list(range(len(runs))) if test_runs is None else [usable.index(int(i)) for i in test_runs]
+    )
     lag_frames = lag_in_frames(training.lag_ps, runs[0].time_step_ps, "training lag")
     result = CrossValidation()
-    jobs = [(n, k) for k in folds for n in candidates]
-    for n_states, test_run in tqdm(jobs, desc="cross-validation", disable=not progress):
-        model, history = train_model(runs, n_states, [test_run], training, seed, device)
+    fold_seeds = [seed] if seeds is None else [int(s) for s in seeds]
+    jobs = [(n, k, s) for k in folds for n in candidates for s in fold_seeds]
+    for n_states, test_run, fit_seed in tqdm(jobs, desc="cross-validation", disable=not progress):
+        model, history = train_model(runs, n_states, [test_run], training, fit_seed, device)
         probabilities = predict(model, [runs[test_run]], device=device)
         result.rows.append(
             {
                 "n_states": int(n_states),
-                "test_run": int(test_run),
+                "test_run": int(usable[test_run]),
+                "seed": fit_seed,
+                "epochs": len(history.train_score),
                 "vamp2_test": held_out_vamp2(probabilities, lag_frames),
                 "vamp2_validation": float(history.validation_score[history.best_epoch]),
             }
         )
     return result
+
+
+def staged_state_search(
+    trajectories: Sequence[Trajectory],
+    candidates: Sequence[int] = (2, 3, 4, 5),
+    *,
+    train_runs: Sequence[int] | None = None,
+    training: PeoTraining | None = None,
+    coarse_seeds: Sequence[int] = (0, 1),
+    extra_seeds: Sequence[int] = (2,),
+    device: str = "auto",
+    progress: bool = True,
+    cross_validate: Any = None,
+) -> tuple[CrossValidation, dict[str, Any]]:
+    """The number of states in two stages (the analysis plan, step 4).
+
+    Stage 1 cross-validates every candidate with ``coarse_seeds``; stage 2 trains the
+    survivors (:meth:`~gdynbook.selection.CrossValidation.survivors`: gain > 1 standard
+    error, with their n − 1) again with ``extra_seeds``. The result holds every row; a
+    fold's score is the mean over the seeds it was trained with. Going up from the
+    smallest candidate, n is kept while it survived stage 1 and its paired gain over
+    n − 1 (all seeds) exceeds two standard errors over folds.
+
+    Returns
+    -------
+    CrossValidation, dict
+        All rows, and ``stage_1`` (candidates), ``survivors``, ``chosen``.
+    """
+    cross_validate = cross_validate or cross_validate_n_states
+    options = dict(training=training, device=device, progress=progress, train_runs=train_runs)
+    first = cross_validate(trajectories, tuple(candidates), seeds=tuple(coarse_seeds), **options)
+    survivors = first.survivors(1.0)
+    second = (
+        cross_validate(trajectories, tuple(survivors), seeds=tuple(extra_seeds), **options)
+        if extra_seeds
+        else CrossValidation()
+    )
+    merged = CrossValidation(first.rows + second.rows)
+    # go up from the smallest candidate; a state that did not survive stage 1 ends the
+    # walk, one that did is kept when its gain on all seeds exceeds two standard errors
+    gains = merged.per_state_gain()
+    ordered = sorted(int(n) for n in candidates)
+    chosen = ordered[0]
+    for n in ordered[1:]:
+        gain, sem = gains[n]
+        if n not in survivors or not (np.isfinite(sem) and gain > 2 * sem and gain > 0):
+            break
+        chosen = n
+    return merged, {
+        "stage_1": [int(n) for n in candidates],
+        "survivors": survivors,
+        "chosen": int(chosen),
+    }
 
 
 def match_to_reference(
