@@ -193,3 +193,23 @@ def test_staged_search_follows_the_plan() -> None:
     assert calls[1] == ((2, 3, 4), (2,), [0, 1, 2, 3, 4])
     assert stages == {"stage_1": [2, 3, 4, 5], "survivors": [2, 3, 4], "chosen": 3}
     assert len(cv.rows) == 4 * 5 * 2 + 3 * 5
+
+
+def test_lag_from_memberships_on_builds_of_a_markov_chain() -> None:
+    """Three 'builds' of eight Li⁺ each hopping by one Markov chain (t = 194 ps at 5 ps
+    per frame): the rule takes the first lag, with the exact timescale inside 15 %, and
+    drops lags over a tenth of a build."""
+    from gdynbook.jobs.peo import lag_from_memberships
+    from gdynbook.markov import exact_timescales
+
+    matrix = np.array([[0.98, 0.02], [0.03, 0.97]])
+    builds = []
+    for b in range(3):
+        chains = simulate_markov_chain(matrix, 2000, n_trajectories=8, seed=10 + b)
+        builds.append(np.stack([one_hot(c, 2) for c in chains], axis=1))  # (frames, Li, 2)
+    choice, its = lag_from_memberships(builds, [5, 10, 20, 40, 80, 2000], 5.0, n_bootstrap=50)
+    assert list(its.lags_ps) == [5, 10, 20, 40, 80]  # 2000 ps > a tenth of 10 ns
+    assert choice.levels_off and choice.lag_ps == 5
+    assert choice.timescale_ps == pytest.approx(5.0 * exact_timescales(matrix)[0], rel=0.15)
+    with pytest.raises(ValueError, match="tenth of the shortest build"):
+        lag_from_memberships(builds, [500, 1000, 2000], 5.0)

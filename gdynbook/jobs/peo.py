@@ -28,6 +28,8 @@ from gdynbook.selection import CrossValidation
 from gdynbook.trajectory import Trajectory, check_trajectory_list
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gdynbook.koopman import ImpliedTimescales
+    from gdynbook.lag_choice import LagChoice
     from gdynbook.model import GDyNetConfig
     from gdynbook.train import TrainingSettings
 
@@ -286,6 +288,55 @@ def staged_state_search(
         "survivors": survivors,
         "chosen": int(chosen),
     }
+
+
+def lag_from_memberships(
+    probabilities: Sequence[np.ndarray],
+    lags_ps: Sequence[float],
+    time_step_ps: float,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    process: int = 0,
+) -> tuple[LagChoice, ImpliedTimescales]:
+    """The lag by implied timescales (the analysis plan, step 3).
+
+    Parameters
+    ----------
+    probabilities : list of numpy.ndarray, each (frames, n_li, n_states)
+        Memberships per build.
+    lags_ps : sequence of float
+        The lag ladder, ps; lags longer than a tenth of the shortest build are dropped.
+    time_step_ps : float
+    n_bootstrap, seed : int
+        Two-level bootstrap: Li⁺ series, then time blocks within each.
+    process : int
+        Which timescale decides (0: the slowest).
+
+    Returns
+    -------
+    LagChoice, ImpliedTimescales
+    """
+    from gdynbook.koopman import implied_timescales, split_targets
+    from gdynbook.lag_choice import choose_lag
+    from gdynbook.trajectory import lag_in_frames
+
+    shortest_ps = min(p.shape[0] for p in probabilities) * time_step_ps
+    kept = [lag for lag in lags_ps if lag <= 0.1 * shortest_ps]
+    if len(kept) < 3:
+        raise ValueError(
+            f"only {len(kept)} of the lags {list(lags_ps)} ps are at most a tenth of the "
+            f"shortest build ({shortest_ps:g} ps): the rule needs three; give shorter lags."
+        )
+    frames = [lag_in_frames(lag, time_step_ps, "lag") for lag in kept]
+    its = implied_timescales(
+        split_targets(list(probabilities)),
+        frames,
+        time_step_ps,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        resample="runs_and_blocks",
+    )
+    return choose_lag(its, process=process), its
 
 
 def match_to_reference(
