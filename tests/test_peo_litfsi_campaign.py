@@ -97,6 +97,24 @@ def test_builds_are_independent_and_load(campaign_run: tuple[Path, Path]) -> Non
     assert first.seed != builds[1].protocol.seed
 
 
+def test_load_builds_returns_every_finished_build_in_order(
+    campaign_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from gdynbook.systems.peo_litfsi.runs import load_builds
+    from gdynbook.trajectory import TrajectoryError
+
+    _, root = campaign_run
+    (tmp_path / "build-01").symlink_to(root / "screen" / "a", target_is_directory=True)
+    (tmp_path / "build-00").symlink_to(root / "screen" / "b", target_is_directory=True)
+    (tmp_path / "build-02").mkdir()  # started, nothing finished: left out
+    (tmp_path / "notes").mkdir()
+    builds = load_builds(tmp_path)
+    assert [b.path.name for b in builds] == ["build-00", "build-01"]
+    assert [b.provenance["seed"] for b in builds] == [12, 11]
+    with pytest.raises(TrajectoryError, match="no build-NN directory"):
+        load_builds(tmp_path / "notes")
+
+
 def test_trace_covers_anneal_and_npt(campaign_run: tuple[Path, Path]) -> None:
     path, root = campaign_run
     build = read_campaign(path)[0]

@@ -65,7 +65,8 @@ def load_run(run_dir: str | os.PathLike[str], verify_checksums: bool = True) -> 
     Parameters
     ----------
     run_dir : path
-        A ``run-NN`` directory.
+        A ``run-NN`` or ``build-NN`` directory (one independent build: its chunks are
+        one continuous trajectory).
     verify_checksums : bool
         Compare every chunk with the sha256 recorded in ``provenance.json``.
 
@@ -131,6 +132,35 @@ def run_directories(root: str | os.PathLike[str]) -> list[Path]:
 def load_runs(root: str | os.PathLike[str], verify_checksums: bool = True) -> list[PeoLitfsiRun]:
     """Load every run under ``root`` (independent trajectories: a list)."""
     return [load_run(p, verify_checksums) for p in run_directories(root)]
+
+
+def build_directories(root: str | os.PathLike[str]) -> list[Path]:
+    """The ``build-NN`` directories under ``root`` with finished production chunks, in
+    order (zero-padded names sort by number)."""
+    return sorted(
+        p
+        for p in Path(root).glob("build-[0-9][0-9]")
+        if (p / "provenance.json").is_file()
+        and json.loads((p / "provenance.json").read_text())["chunks"]
+    )
+
+
+def load_builds(root: str | os.PathLike[str], verify_checksums: bool = True) -> list[PeoLitfsiRun]:
+    """Load every independent build under ``root`` (one trajectory each), in order.
+
+    Raises
+    ------
+    TrajectoryError
+        If ``root`` holds no build with a finished chunk.
+    """
+    folders = build_directories(root)
+    if not folders:
+        raise TrajectoryError(
+            f"{root} holds no build-NN directory with a finished chunk: run the production "
+            "campaign first (gdynbook simulate peo-litfsi --campaign …) or point at the "
+            "folder that holds the builds."
+        )
+    return [load_run(p, verify_checksums) for p in folders]
 
 
 # ---------------------------------------------------------------------- geometry
