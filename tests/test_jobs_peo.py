@@ -213,3 +213,24 @@ def test_lag_from_memberships_on_builds_of_a_markov_chain() -> None:
     assert choice.timescale_ps == pytest.approx(5.0 * exact_timescales(matrix)[0], rel=0.15)
     with pytest.raises(ValueError, match="tenth of the shortest build"):
         lag_from_memberships(builds, [500, 1000, 2000], 5.0)
+
+
+def test_held_out_build_report_of_a_markov_build() -> None:
+    """Twelve Li⁺ of one build hop by one Markov chain: VAMP-2 is 1 + λ₂^(2τ), the CK
+    test passes, the timescale is the chain's; a build whose Li⁺ flip on a schedule the
+    model at τ cannot predict fails the CK test."""
+    from gdynbook.jobs.peo import held_out_build_report
+    from gdynbook.markov import exact_timescales
+
+    matrix = np.array([[0.95, 0.05], [0.10, 0.90]])
+    chains = simulate_markov_chain(matrix, 3000, n_trajectories=12, seed=4)
+    build = np.stack([one_hot(c, 2) for c in chains], axis=1)
+    report = held_out_build_report(build, 2, 5.0, n_bootstrap=50)
+    assert report["vamp2"] == pytest.approx(1 + 0.85**4, abs=0.02)
+    assert report["ck_passes"] and 0 < report["ck_half_width"] < 0.05
+    assert report["timescales_ps"][0] == pytest.approx(5.0 * exact_timescales(matrix)[0], rel=0.1)
+    # flips every two frames (0, 0, 1, 1, …): at τ = 1 the model says stay or switch with
+    # probability ½, so K(1)² is ½ everywhere, while after 2 frames the data switch surely
+    periodic = np.tile(np.repeat(np.eye(2), 2, axis=0), (750, 1))  # 0,0,1,1,0,0,…
+    flipping = np.stack([periodic] * 12, axis=1)
+    assert not held_out_build_report(flipping, 1, 5.0, ck_steps=4, n_bootstrap=20)["ck_passes"]
