@@ -234,3 +234,23 @@ def test_held_out_build_report_of_a_markov_build() -> None:
     periodic = np.tile(np.repeat(np.eye(2), 2, axis=0), (750, 1))  # 0,0,1,1,0,0,…
     flipping = np.stack([periodic] * 12, axis=1)
     assert not held_out_build_report(flipping, 1, 5.0, ck_steps=4, n_bootstrap=20)["ck_passes"]
+
+
+def test_label_fractions_tell_a_fixed_label_from_a_switching_one() -> None:
+    from gdynbook.jobs.peo import label_fractions
+    from gdynbook.systems.peo_litfsi.diagnostics import switching_baseline
+
+    rng = np.random.default_rng(6)
+    fixed = np.repeat(np.eye(2)[rng.integers(0, 2, 10)][None], 500, axis=0)  # (500, 10, 2)
+    chains = simulate_markov_chain(np.array([[0.9, 0.1], [0.1, 0.9]]), 500, 10, seed=7)
+    switching = np.stack([one_hot(c, 2) for c in chains], axis=1)
+    descriptor = rng.normal(size=(500, 10)) + np.arange(10)  # mostly between ions
+    fixed_report = label_fractions(fixed, descriptor, 50.0, 5.0)
+    assert fixed_report["learned"] == pytest.approx(1.0)
+    assert fixed_report["baseline"] == pytest.approx(switching_baseline(50.0, 2500.0))
+    assert fixed_report["descriptor"] > 0.8
+    switching_report = label_fractions(switching, descriptor, 50.0, 5.0)
+    # lifetime 1/(2·0.1) = 5 frames = 25 ps: the share between ions is near the baseline
+    assert switching_report["learned"] < 3 * switching_baseline(25.0, 2500.0)
+    with pytest.raises(ValueError, match="same build"):
+        label_fractions(fixed, descriptor[:, :5], 50.0, 5.0)

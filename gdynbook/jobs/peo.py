@@ -388,6 +388,47 @@ def held_out_build_report(
     }
 
 
+def label_fractions(
+    probabilities: np.ndarray,
+    descriptor: np.ndarray,
+    lifetime_ps: float,
+    time_step_ps: float,
+) -> dict[str, float]:
+    """How much of the learned states is a fixed label per Li⁺, for one build.
+
+    ``learned``: the between-ion share of the membership variance, summed over states
+    (Σ between-ion variance / Σ total variance); ``baseline``: what a label switching
+    with ``lifetime_ps`` leaves over the build's length by chance
+    (:func:`~gdynbook.systems.peo_litfsi.diagnostics.switching_baseline`);
+    ``descriptor``: the same share for a non-learned quantity (e.g. the chain-end
+    distance).
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray, shape (frames, n_li, n_states)
+    descriptor : numpy.ndarray, shape (frames, n_li)
+    lifetime_ps : float
+        The model's slowest timescale, ps.
+    time_step_ps : float
+    """
+    from gdynbook.systems.peo_litfsi.diagnostics import between_ion_fraction, switching_baseline
+
+    chi = np.asarray(probabilities, dtype=np.float64)
+    if chi.ndim != 3 or chi.shape[:2] != np.shape(descriptor):
+        raise ValueError(
+            f"probabilities {chi.shape} must be (frames, n_li, n_states) and the descriptor "
+            f"{np.shape(descriptor)} (frames, n_li) of the same build."
+        )
+    total = chi.var(axis=(0, 1))
+    between = np.array([between_ion_fraction(chi[:, :, k]) for k in range(chi.shape[2])])
+    shares = np.where(total > 0, between, 0.0) * total
+    return {
+        "learned": float(shares.sum() / total.sum()),
+        "baseline": switching_baseline(lifetime_ps, chi.shape[0] * time_step_ps),
+        "descriptor": between_ion_fraction(np.asarray(descriptor, dtype=np.float64)),
+    }
+
+
 def match_to_reference(
     reference: Sequence[np.ndarray], probabilities: Sequence[np.ndarray]
 ) -> tuple[list[np.ndarray], np.ndarray]:
