@@ -583,9 +583,16 @@ class CoordinateVAMPNet(nn.Module):
         return torch.from_numpy(np.stack([stores[t][f] for t, f in items]))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, n_targets, d) → (B, n_targets, n_states) probabilities."""
+        """(B, n_targets, d) → (B, n_targets, n_states) probabilities.
+
+        The input batch norm (``net[0]``) takes its statistics from every process's rows
+        inside :func:`gdynbook.distributed.data_parallel`, so N processes train as one.
+        """
         b, n, d = features.shape
-        return torch.softmax(self.net(features.reshape(b * n, d)), dim=-1).reshape(b, n, -1)
+        rows = features.reshape(b * n, d)
+        every_row = torch.ones(rows.shape[0], dtype=torch.bool, device=rows.device)
+        normalised = masked_batch_norm(self.net[0], rows, every_row)
+        return torch.softmax(self.net[1:](normalised), dim=-1).reshape(b, n, -1)
 
     def hyperparameters(self) -> dict[str, Any]:
         return asdict(self.config)

@@ -27,7 +27,7 @@ WORKER = textwrap.dedent(
 
     sys.path.insert(0, {root!r})
     from gdynbook import distributed
-    from tests.test_distributed import bad_batch_case, loss_case, steps_case
+    from tests.test_distributed import bad_batch_case, coordinate_case, loss_case, steps_case
 
     rank, folder, task = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     dist.init_process_group("gloo", init_method=f"file://{{folder}}/rendezvous", rank=rank,
@@ -39,6 +39,8 @@ WORKER = textwrap.dedent(
             result = loss_case(rank, 2)
         elif task == "bad":
             result = bad_batch_case(rank)
+        elif task == "coordinate":
+            result = coordinate_case(rank, 2)
         else:
             result = steps_case(rank, 2, task == "steps64")
     np.savez(f"{{folder}}/rank{{rank}}.npz", **result)
@@ -153,6 +155,35 @@ def steps_case(rank: int, world: int, float64: bool = False) -> dict[str, np.nda
     return out
 
 
+def coordinate_case(rank: int, world: int) -> dict[str, np.ndarray]:
+    """Three SGD steps of the coordinate baseline (float64) on this rank's shard: its
+    input batch norm must use the statistics of every process's rows."""
+    from gdynbook.model import CoordinateVAMPNet
+    from gdynbook.systems.fcc_sites import simulate_site_hopping
+    from gdynbook.train import _joint_forward, _shift
+
+    traj, _ = simulate_site_hopping(120, seed=1)
+    torch.manual_seed(0)
+    model = CoordinateVAMPNet(n_states=2, hidden=8).double()
+    stores = [s.astype(np.float64) for s in model.prepare([traj], progress=False)]
+    items = np.stack([np.zeros(60, dtype=np.int64), np.arange(0, 120, 2)], axis=1)
+    mine = items[shard(len(items), rank, world)]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model.train()
+    scores = []
+    for _ in range(3):
+        chi_0, chi_t = _joint_forward(model, stores, mine, _shift(mine, 1), torch.device("cpu"))
+        loss = -distributed.vamp_score(chi_0, chi_t)
+        optimizer.zero_grad()
+        distributed.share(loss).backward()
+        distributed.sum_gradients(model)
+        optimizer.step()
+        scores.append(-loss.item())
+    out = {f"param_{k}": v.detach().numpy() for k, v in model.state_dict().items()}
+    out["scores"] = np.array(scores)
+    return out
+
+
 def bad_batch_case(rank: int) -> dict[str, np.ndarray]:
     """Rank 1's network returns NaN from its third step on; both ranks must stop with
     the same named error."""
@@ -230,6 +261,17 @@ def test_three_optimiser_steps_over_two_processes_equal_one_process(
         if name.startswith("param_"):
             np.testing.assert_array_equal(ranks[0][name], ranks[1][name])  # ranks agree
             np.testing.assert_allclose(ranks[0][name], value, err_msg=name, **tolerance)
+
+
+def test_the_coordinate_baseline_over_two_processes_equals_one_process(tmp_path: Path) -> None:
+    ranks = run_two_processes(tmp_path, "coordinate")
+    torch.set_num_threads(1)
+    with distributed.data_parallel():
+        single = coordinate_case(0, 1)
+    np.testing.assert_allclose(ranks[0]["scores"], single["scores"], rtol=1e-9, atol=1e-12)
+    for name, value in single.items():
+        if name.startswith("param_"):
+            np.testing.assert_allclose(ranks[1][name], value, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
 def test_a_bad_batch_on_one_process_stops_both_with_the_same_error(tmp_path: Path) -> None:
