@@ -24,12 +24,14 @@ def test_summary_matches_the_cross_validation_and_the_files() -> None:
     folds = sorted({r["test_run"] for r in rows})
     assert len(rows) == len(candidates) * len(folds) and len(folds) == len(summary["runs"])
     assert CrossValidation(rows).choose() == summary["n_states"]
-    # made with today's defaults (stored under the older field names)
+    # made with today's defaults (stored under the older field names; ``patience`` came
+    # later, and its default, None, is what these fits used)
     assert PeoTraining.from_dict(summary["training"]) == PeoTraining()
-    assert set(summary["training"]) == set(asdict(PeoTraining())) - {"cutoff", "node_selection"} | {
-        "cutoff_a",
-        "graph_atoms",
-    }
+    assert set(summary["training"]) == set(asdict(PeoTraining())) - {
+        "cutoff",
+        "node_selection",
+        "patience",
+    } | {"cutoff_a", "graph_atoms"}
     assert set(ensemble) == set(summary["seeds"])
     for per_run in ensemble.values():
         for probs, frames in zip(per_run, summary["frames"], strict=True):
