@@ -317,16 +317,12 @@ def _bootstrap_units(runs: list[np.ndarray], n_blocks: int, min_frames: int) -> 
     return [block for block in np.array_split(run, n_blocks) if block.shape[0] > 0]
 
 
-#: How a bootstrap resamples: whole runs (time blocks when there is one run), or first
-#: runs and then, within each drawn run, its time blocks (two levels).
-RESAMPLING = ("runs", "runs_and_blocks")
-
-
-def _time_blocks(run: np.ndarray, n_blocks: int, min_frames: int) -> list[np.ndarray]:
-    count = min(n_blocks, run.shape[0] // max(min_frames, 1))
-    if count < 2:
-        return [run]
-    return [block for block in np.array_split(run, count) if block.shape[0] > 0]
+#: How a bootstrap resamples: whole runs (time blocks when there is one run), or whole
+#: groups of runs (e.g. the Li⁺ series of each independent build), each drawn group
+#: keeping all its runs. Resampling runs inside drawn groups again (or time blocks inside
+#: drawn runs) would count the lower level's noise twice: on test data such nested
+#: draws gave intervals 1.6–2.1 times too wide.
+RESAMPLING = ("runs", "groups")
 
 
 def _bootstrap_samples(
@@ -336,22 +332,25 @@ def _bootstrap_samples(
     min_frames: int,
     seed: int,
     resample: str = "runs",
+    groups: Sequence[int] | None = None,
 ) -> list[list[np.ndarray]]:
     if resample not in RESAMPLING:
         raise ValueError(f"resample must be one of {RESAMPLING}, got {resample!r}.")
     rng = np.random.default_rng(seed)
-    if resample == "runs_and_blocks" and len(runs) > 1:
-        # two levels: runs (e.g. the Li⁺ of one build) with replacement, then each drawn
-        # run's time blocks with replacement; blocks stay at least min_frames long
-        blocks = [_time_blocks(run, n_blocks, min_frames) for run in runs]
-        samples = []
-        for _ in range(n_bootstrap):
-            sample = []
-            for i in rng.integers(0, len(runs), len(runs)):
-                own = blocks[i]
-                sample += [own[j] for j in rng.integers(0, len(own), len(own))]
-            samples.append(sample)
-        return samples
+    if resample == "groups":
+        if groups is None or len(groups) != len(runs):
+            raise ValueError(
+                "resample='groups' needs groups: one group label per trajectory (e.g. the "
+                "build each Li⁺ series comes from)."
+            )
+        labels = np.asarray(groups)
+        members = [[runs[i] for i in np.flatnonzero(labels == g)] for g in np.unique(labels)]
+        if len(members) < 2:
+            return []
+        return [
+            [run for g in rng.integers(0, len(members), len(members)) for run in members[g]]
+            for _ in range(n_bootstrap)
+        ]
     units = _bootstrap_units(runs, n_blocks, min_frames)
     if len(units) < 2:
         return []
@@ -408,6 +407,7 @@ def implied_timescales(
     confidence: float = 0.95,
     seed: int = 0,
     resample: str = "runs",
+    groups: Sequence[int] | None = None,
 ) -> ImpliedTimescales:
     """Implied timescales tᵢ(τ) = −τ/ln λᵢ(τ) in ps with bootstrap intervals.
 
@@ -433,11 +433,12 @@ def implied_timescales(
         Coverage of the interval, e.g. 0.95.
     seed : int
         Seed of the resampling.
-    resample : {"runs", "runs_and_blocks"}
-        ``"runs"``: whole trajectories (time blocks of a single one). ``"runs_and_blocks"``:
-        trajectories, then ``n_blocks`` time blocks within each drawn one — for many
-        series of one simulation (the Li⁺ of a build), where both the differences
-        between ions and the time within a run are sources of error.
+    resample : {"runs", "groups"}
+        ``"runs"``: whole trajectories (time blocks of a single one). ``"groups"``: whole
+        groups of trajectories, labelled by ``groups`` — for the Li⁺ series of several
+        independent builds, where the builds, not the Li⁺, are independent.
+    groups : sequence of int, optional
+        Group label of every trajectory (with ``resample="groups"``).
     """
     runs = as_trajectory_list(probs)
     lags = np.asarray(lags_frames, dtype=np.int64).reshape(-1)
@@ -448,7 +449,9 @@ def implied_timescales(
     upper = np.full_like(timescales, np.nan)
     spread = np.full_like(timescales, np.nan)
     flags = []
-    samples = _bootstrap_samples(runs, n_bootstrap, n_blocks, int(lags.max()) + 1, seed, resample)
+    samples = _bootstrap_samples(
+        runs, n_bootstrap, n_blocks, int(lags.max()) + 1, seed, resample, groups
+    )
     alpha = (1.0 - confidence) / 2.0
     for i, lag in enumerate(lags):
         model = estimate_koopman(runs, int(lag), reversible, time_step_ps, warn=False)
@@ -571,6 +574,7 @@ def ck_test(
     z: float = 3.0,
     seed: int = 0,
     resample: str = "runs",
+    groups: Sequence[int] | None = None,
 ) -> CKTest:
     """Chapman–Kolmogorov test of the Koopman model at lag τ.
 
@@ -587,8 +591,10 @@ def ck_test(
     atol, z : float
         Pass criterion: every entry of K(τ)ⁿ and K(nτ) differs by at most
         max(atol, z σ), σ combining the bootstrap standard deviations of both.
-    resample : {"runs", "runs_and_blocks"}
+    resample : {"runs", "groups"}
         Bootstrap units, as in :func:`implied_timescales`.
+    groups : sequence of int, optional
+        Group label of every trajectory (with ``resample="groups"``).
     """
     runs = as_trajectory_list(probs)
     steps = np.arange(1, int(n_steps) + 1)
@@ -606,7 +612,7 @@ def ck_test(
     bounds = {key: np.full(shape, np.nan) for key in ("pl", "pu", "el", "eu")}
     sigma = np.zeros(shape)
     samples = _bootstrap_samples(
-        runs, n_bootstrap, n_blocks, int(n_steps * lag_frames) + 1, seed, resample
+        runs, n_bootstrap, n_blocks, int(n_steps * lag_frames) + 1, seed, resample, groups
     )
     if samples:
         boot_pred, boot_est = [], []

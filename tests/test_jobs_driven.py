@@ -153,3 +153,12 @@ def test_driven_checks_apply_the_stated_rules() -> None:
         "f2_entropy_production": False,
         "einstein_relation": False,
     }
+
+
+def test_an_error_from_failed_resamples_is_unknown_not_small() -> None:
+    from gdynbook.jobs.driven import _finite_std
+
+    values = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.02, 0.98, 1.01, 0.99]
+    assert _finite_std(values) == pytest.approx(np.std(values, ddof=1))
+    assert _finite_std([*values[:9], float("nan")]) == pytest.approx(np.std(values[:9], ddof=1))
+    assert np.isnan(_finite_std([*values[:8], float("nan"), float("nan")]))  # 20 % failed

@@ -229,6 +229,8 @@ def test_held_out_build_report_of_a_markov_build() -> None:
     assert report["vamp2"] == pytest.approx(1 + 0.85**4, abs=0.02)
     assert report["ck_passes"] and 0 < report["ck_half_width"] < 0.05
     assert report["timescales_ps"][0] == pytest.approx(5.0 * exact_timescales(matrix)[0], rel=0.1)
+    assert report["timescales_lower_ps"][0] < report["timescales_ps"][0]
+    assert report["timescales_ps"][0] < report["timescales_upper_ps"][0]
     # flips every two frames (0, 0, 1, 1, …): at τ = 1 the model says stay or switch with
     # probability ½, so K(1)² is ½ everywhere, while after 2 frames the data switch surely
     periodic = np.tile(np.repeat(np.eye(2), 2, axis=0), (750, 1))  # 0,0,1,1,0,0,…

@@ -197,47 +197,56 @@ def test_split_targets_gives_one_series_per_target() -> None:
     np.testing.assert_array_equal(series[6][:, 0], runs[1][:, 2])
 
 
-def test_two_level_bootstrap_draws_runs_then_their_blocks() -> None:
+def test_group_bootstrap_draws_whole_groups() -> None:
     from gdynbook.koopman import _bootstrap_samples
 
-    runs = [np.full((100 + 10 * k, 2), float(k)) for k in range(5)]
-    samples = _bootstrap_samples(
-        runs, 20, n_blocks=4, min_frames=20, seed=0, resample="runs_and_blocks"
-    )
-    assert len(samples) == 20
+    runs = [np.full((50, 2), float(k)) for k in range(6)]
+    groups = [0, 0, 1, 1, 2, 2]  # three 'builds' of two series each
+    samples = _bootstrap_samples(runs, 30, 4, 10, seed=0, resample="groups", groups=groups)
+    assert len(samples) == 30
     for sample in samples:
-        assert len(sample) == 5 * 4  # five runs drawn, four blocks drawn within each
-        assert all(block.shape[0] >= 20 for block in sample)
-        # blocks are drawn within a run: four consecutive blocks share the run's value
-        owners = [block[0, 0] for block in sample]
-        assert all(len(set(owners[4 * i : 4 * i + 4])) == 1 for i in range(5))
+        values = [int(run[0, 0]) for run in sample]
+        assert len(values) == 6  # three groups drawn, each with both its series
+        pairs = [tuple(values[i : i + 2]) for i in range(0, 6, 2)]
+        assert all(pair in ((0, 1), (2, 3), (4, 5)) for pair in pairs)
     with pytest.raises(ValueError, match="resample must be one of"):
         _bootstrap_samples(runs, 2, 4, 20, 0, resample="ions")
+    with pytest.raises(ValueError, match="one group label per trajectory"):
+        _bootstrap_samples(runs, 2, 4, 20, 0, resample="groups", groups=[0, 1])
 
 
-def test_two_level_bootstrap_error_matches_the_spread_over_new_data() -> None:
-    """Runs with their own rates (ions that differ): the two-level bootstrap's standard
-    deviation of the slowest timescale, averaged over ten data sets, agrees within 40 %
-    with the timescale's spread over 30 independent data sets."""
+def _hopping_builds(seed: int, rate_spread: float) -> tuple[list[np.ndarray], list[int]]:
+    """Four 'builds' of six series; each build has its own rate (builds differ), its
+    series share it."""
     from gdynbook.markov import one_hot, simulate_markov_chain
 
-    def data_set(seed: int) -> list[np.ndarray]:
-        rng = np.random.default_rng(seed)
-        runs = []
-        for k, rate in enumerate(rng.uniform(0.01, 0.05, size=8)):
-            matrix = np.array([[1 - rate, rate], [rate, 1 - rate]])
-            states = simulate_markov_chain(matrix, 1500, 1, seed=100 * seed + k)[0]
+    rng = np.random.default_rng(seed)
+    runs, groups = [], []
+    for b, rate in enumerate(0.03 * (1 + rate_spread * rng.uniform(-1, 1, size=4))):
+        matrix = np.array([[1 - rate, rate], [rate, 1 - rate]])
+        for states in simulate_markov_chain(matrix, 1000, 6, seed=97 * seed + b):
             runs.append(one_hot(states, 2))
-        return runs
+            groups.append(b)
+    return runs, groups
 
+
+def test_group_bootstrap_error_matches_the_spread_over_new_builds() -> None:
+    """Builds that differ: resampling whole builds gives, averaged over ten data sets,
+    a standard deviation of the slowest timescale within 40 % of its spread over 30
+    independent data sets; resampling the series as if independent gives less."""
     estimates = [
-        implied_timescales(data_set(s), [5], 1.0, n_bootstrap=0).timescales_ps[0, 0]
+        implied_timescales(_hopping_builds(s, 0.5)[0], [5], 1.0, n_bootstrap=0).timescales_ps[0, 0]
         for s in range(30)
     ]
-    bootstrap = [
-        implied_timescales(
-            data_set(s), [5], 1.0, n_bootstrap=200, resample="runs_and_blocks", seed=s
-        ).std_ps[0, 0]
-        for s in range(10)
-    ]
-    assert 0.6 < np.mean(bootstrap) / np.std(estimates, ddof=1) < 1.4
+    spread = np.std(estimates, ddof=1)
+    by_group, by_run = [], []
+    for s in range(10):
+        runs, groups = _hopping_builds(s, 0.5)
+        by_group.append(
+            implied_timescales(
+                runs, [5], 1.0, n_bootstrap=200, resample="groups", groups=groups, seed=s
+            ).std_ps[0, 0]
+        )
+        by_run.append(implied_timescales(runs, [5], 1.0, n_bootstrap=200, seed=s).std_ps[0, 0])
+    assert 0.6 < np.mean(by_group) / spread < 1.4
+    assert np.mean(by_run) < 0.8 * np.mean(by_group)

@@ -308,7 +308,8 @@ def lag_from_memberships(
         The lag ladder, ps; lags longer than a tenth of the shortest build are dropped.
     time_step_ps : float
     n_bootstrap, seed : int
-        Two-level bootstrap: Li⁺ series, then time blocks within each.
+        Bootstrap over whole builds (the Li⁺ of one build share a box and are not
+        independent); over the Li⁺ when there is a single build.
     process : int
         Which timescale decides (0: the slowest).
 
@@ -328,13 +329,19 @@ def lag_from_memberships(
             f"shortest build ({shortest_ps:g} ps): the rule needs three; give shorter lags."
         )
     frames = [lag_in_frames(lag, time_step_ps, "lag") for lag in kept]
+    series, builds = [], []
+    for index, build in enumerate(probabilities):
+        per_li = split_targets([build])
+        series += per_li
+        builds += [index] * len(per_li)
     its = implied_timescales(
-        split_targets(list(probabilities)),
+        series,
         frames,
         time_step_ps,
         n_bootstrap=n_bootstrap,
         seed=seed,
-        resample="runs_and_blocks",
+        resample="groups" if len(probabilities) > 1 else "runs",
+        groups=builds,
     )
     return choose_lag(its, process=process), its
 
@@ -348,8 +355,9 @@ def held_out_build_report(
     n_blocks: int = 10,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """What the plan reports for one held-out build (step 5): VAMP-2 and a CK test with
-    intervals from a two-level bootstrap over its Li⁺ and time blocks.
+    """What the plan reports for one held-out build (step 5): VAMP-2, a CK test and the
+    timescales, with intervals from a bootstrap over its Li⁺ (they share a box, so the
+    intervals are a lower bound on the uncertainty; builds are the independent units).
 
     Parameters
     ----------
@@ -362,9 +370,10 @@ def held_out_build_report(
     -------
     dict
         ``vamp2``, ``ck_max_deviation``, ``ck_half_width`` (the largest half-width of the
-        95 % interval of an estimated CK entry), ``ck_passes``, ``timescales_ps``.
+        95 % interval of an estimated CK entry), ``ck_passes``, ``timescales_ps`` and
+        their 95 % bounds ``timescales_lower_ps``, ``timescales_upper_ps``.
     """
-    from gdynbook.koopman import ck_test, estimate_koopman, split_targets
+    from gdynbook.koopman import ck_test, implied_timescales, split_targets
 
     series = split_targets([probabilities])
     ck = ck_test(
@@ -375,16 +384,23 @@ def held_out_build_report(
         n_bootstrap=n_bootstrap,
         n_blocks=n_blocks,
         seed=seed,
-        resample="runs_and_blocks",
     )
     half_width = 0.5 * (ck.estimated_upper - ck.estimated_lower)
-    model = estimate_koopman(series, lag_frames, time_step_ps=time_step_ps, warn=False)
+    its = implied_timescales(
+        series, [lag_frames], time_step_ps, n_bootstrap=n_bootstrap, n_blocks=n_blocks, seed=seed
+    )
+
+    def listed(values: np.ndarray) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in values[0]]
+
     return {
         "vamp2": held_out_vamp2([probabilities], lag_frames),
         "ck_max_deviation": float(ck.max_deviation),
         "ck_half_width": float(np.nanmax(half_width)) if np.isfinite(half_width).any() else None,
         "ck_passes": bool(ck.passes),
-        "timescales_ps": [float(t) for t in model.timescales()],
+        "timescales_ps": listed(its.timescales_ps),
+        "timescales_lower_ps": listed(its.lower_ps),
+        "timescales_upper_ps": listed(its.upper_ps),
     }
 
 

@@ -1,8 +1,8 @@
 """Learning Li⁺ states from independent builds, step by step as the analysis plan fixes it.
 
-``reference/peo_analysis_plan.md`` was written before the builds existed; this module is
-that plan as code (:func:`learn_from_builds`), built from the pieces in
-:mod:`gdynbook.jobs.peo`:
+``reference/peo_analysis_plan.md`` was written before the builds existed; this module
+carries out its steps 1–4 and part of 5 (:func:`learn_from_builds`), built from the pieces
+in :mod:`gdynbook.jobs.peo`:
 
 1. the lockbox — the highest-numbered build — is set aside
    (:func:`~gdynbook.selection.lockbox_index`);
@@ -11,9 +11,15 @@ that plan as code (:func:`learn_from_builds`), built from the pieces in
    (:func:`~gdynbook.jobs.peo.lag_from_memberships`);
 3. the number of states: :func:`~gdynbook.jobs.peo.staged_state_search` with
    leave-one-build-out folds at that lag;
-4. the final seed ensemble on all builds but the lockbox, and the reports: per build the
-   held-out VAMP-2 and CK test of the lockbox, seed agreement, and how much of the states
-   is a fixed label per Li⁺.
+4. the final seed ensemble on all builds but the lockbox, and the reports: the lockbox's
+   held-out VAMP-2, CK test and timescales with intervals, seed agreement per build, and
+   how much of the states is a fixed label per Li⁺.
+
+Not yet here (the plan's step 5 asks for them; they come with the data): the same report
+for each left-out build of the folds, the descriptor reference model
+(:mod:`gdynbook.systems.peo_litfsi.reference_model`) scored on the folds, and the
+transference numbers over builds
+(:func:`gdynbook.transference.transference_over_units`).
 
 Units: ps.
 """
@@ -150,7 +156,7 @@ def learn_from_builds(
     lockbox_report = held_out_build_report(
         reference[lock], lag_frames, time_step, plan.ck_steps, plan.n_bootstrap
     )
-    slowest = lockbox_report["timescales_ps"][0] if lockbox_report["timescales_ps"] else lag_ps
+    slowest = (lockbox_report["timescales_ps"] or [None])[0] or lag_ps
     fractions = {}
     for i, name in enumerate(names):
         descriptor = np.zeros(reference[i].shape[:2]) if descriptors is None else descriptors[i]

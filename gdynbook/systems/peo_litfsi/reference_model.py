@@ -1,8 +1,8 @@
 """A hand-made reference for the learned Li⁺ states: sets from two non-learned descriptors.
 
-The analysis plan (``reference/peo_analysis_plan.md``) compares GDyNet with a Markov model
-on states anyone could define without a network: whether a TFSI O touches the Li⁺ (within
-2.8 Å), times how far the Li⁺ sits from the nearest chain end (EO units along the chain,
+The analysis plan (``reference/peo_analysis_plan.md``) compares GDyNet with a Markov
+model on crisp states anyone could define without a network: whether a TFSI O touches the
+Li⁺ (within 2.8 Å), times how far the Li⁺ sits from the nearest chain end (EO units along the chain,
 :func:`~gdynbook.systems.peo_litfsi.diagnostics.chain_end_distance`) in terciles — six
 sets. The tercile edges and the merging of rare sets are fixed on the training builds and
 then applied unchanged to a held-out build, so its score is a held-out score too.
@@ -47,11 +47,10 @@ def fill_missing_distance(distance: np.ndarray) -> np.ndarray:
 
 def tercile_edges(distances: Sequence[np.ndarray]) -> np.ndarray:
     """The two edges (EO units) that cut the pooled distances of the given builds into
-    thirds (NaN frames left out)."""
-    pooled = np.concatenate([np.asarray(d, dtype=np.float64).ravel() for d in distances])
-    pooled = pooled[np.isfinite(pooled)]
+    thirds, after :func:`fill_missing_distance` — the values the sets are assigned on."""
+    pooled = np.concatenate([fill_missing_distance(d).ravel() for d in distances])
     if pooled.size == 0:
-        raise ValueError("no finite chain-end distance in these builds.")
+        raise ValueError("no chain-end distance in these builds.")
     return np.quantile(pooled, [1 / 3, 2 / 3])
 
 
