@@ -135,3 +135,11 @@ def test_every_exercise_has_a_hidden_solution(path: Path) -> None:
         else:
             assert "hide-cell" in cell["metadata"]["tags"], "solution code is collapsed"
     assert "Solution" not in exercises, "solutions live in their own tagged cells"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_cell_has_a_unique_id(path: Path) -> None:
+    """nbformat 4.5 requires cell ids (missing ones are a warning now, an error later)."""
+    ids = [cell.get("id") for cell in json.loads(path.read_text())["cells"]]
+    assert None not in ids, f"{path.name}: cells {[i for i, c in enumerate(ids) if c is None]}"
+    assert len(set(ids)) == len(ids)
