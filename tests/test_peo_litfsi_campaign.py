@@ -272,3 +272,28 @@ def test_equilibration_trace_counts_match_a_brute_force_count(campaign_run) -> N
     assert trace["tfsi_o_per_li"][-1] == pytest.approx(count / li.size)
     with pytest.raises(FileNotFoundError, match="no equilibration trace"):
         equilibration_trace(root / "nowhere")
+
+
+def test_the_gpu_recipe_on_the_data_page_is_a_valid_campaign(tmp_path: Path) -> None:
+    """The JSON block of reference/data.md reads as a campaign with the promised design:
+    six builds with their own seeds, ≥ 50 ion pairs, 363 K, 100 ns each; and the atom
+    counts the page gives follow from its composition."""
+    import re
+
+    page = (Path(__file__).resolve().parents[1] / "reference" / "data.md").read_text()
+    (block,) = re.findall(r"```json\n(.*?)```", page, flags=re.S)
+    builds = read_campaign(write_campaign_text(tmp_path / "study.json", block))
+    assert [b.name for b in builds] == [f"build-{k:02d}" for k in range(6)]
+    assert len({b.protocol.seed for b in builds}) == 6
+    p = builds[0].protocol
+    assert p.composition.n_salt >= 50 and p.temperature_k == 363.0
+    assert p.production_ps >= 100_000 and p.layout == "build" and p.frame_atoms == "heavy"
+    # CH3–(O–CH2–CH2)ₙ–O–CH3: 7 atoms per EO unit plus 9; LiTFSI: 16 atoms, no H
+    chains, eo, salt = p.composition.n_chains, p.composition.n_ethylene_oxide, p.composition.n_salt
+    assert chains * (7 * eo + 9) + 16 * salt == 6768
+    assert "6,768 atoms" in page
+
+
+def write_campaign_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
