@@ -78,3 +78,18 @@ def test_measure_build_on_the_shipped_run(tmp_path: Path) -> None:
     assert 5.0 < measured.coordination < 6.5
     assert measured.d_ratio > 0 and math.isfinite(measured.ln_ratio_err)
     assert measured.extra["fraction_li_changed_chain"] == 0.0
+
+
+def test_screen_table_lists_every_build_and_the_choice() -> None:
+    from gdynbook.systems.peo_litfsi.screen import screen_table
+
+    rows = [row("good-near", d_ratio=0.20), row("too-light", density=1.0), row("far", d_ratio=0.8)]
+    verdict = apply_rule(rows)
+    table = screen_table(rows, verdict)
+    lines = table.splitlines()
+    assert lines[0].startswith("| build |") and len(lines) == 2 + 3 + 2
+    good, light, far = lines[2:5]
+    assert "**chosen**" in good and "(1.171 ± 0.059)" in good and "0.20 (0.246)" in good
+    assert "rejected: density" in light
+    assert far.endswith("| kept |") and f"{abs(math.log(0.8 / 0.246)):.2f}" in far
+    assert table.endswith("Chosen by the rule: **good-near**.")

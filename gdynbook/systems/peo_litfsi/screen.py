@@ -170,3 +170,33 @@ def _sub_run(run: Any, frames: slice) -> Any:
     from dataclasses import replace
 
     return replace(run, traj=run.traj[frames])
+
+
+def screen_table(rows: list[ScreenRow], verdict: Verdict) -> str:
+    """The screen as a Markdown table beside its anchors, for the data page and chapter:
+    one row per build (measured values, anchor values, |ln R − ln R_exp|, the rule's
+    verdict), then a line naming the choice."""
+    header = (
+        "| build | EO:Li | Li⁺ | density g/cm³ (anchor) | Li–O coord. | TFSI⁻ touching Li⁺ "
+        "| D_Li/D_TFSI (anchor) | \\|ln R − ln R_exp\\| | verdict |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for row in rows:
+        anchor = row.anchor()
+        reasons = verdict.rejected[row.name]
+        if row.name == verdict.chosen:
+            outcome = "**chosen**" + (" (all rejected: least miss)" if verdict.all_rejected else "")
+        else:
+            outcome = "rejected: " + "; ".join(reasons) if reasons else "kept"
+        err = f" ± {row.ln_ratio_err:.2f}" if math.isfinite(row.ln_ratio_err) else ""
+        lines.append(
+            f"| {row.name} | {row.eo_per_li:g} | {row.n_li} | {row.density:.3f} "
+            f"({anchor['density']:.3f} ± {anchor['density_err']:.3f}) | {row.coordination:.2f} "
+            f"| {row.fraction_tfsi_touching_li:.3f} | {row.d_ratio:.2f} ({anchor['ratio']:.3f}) "
+            f"| {verdict.distance[row.name]:.2f}{err} | {outcome} |"
+        )
+    choice = f"\nChosen by the rule: **{verdict.chosen}**."
+    if verdict.all_rejected:
+        choice += " Every setting missed a criterion; this one missed by the least."
+    return header + "\n".join(lines) + "\n" + choice
