@@ -1042,6 +1042,58 @@ def _run_peo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- screen
+def _add_screen_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--campaign",
+        type=Path,
+        default=Path("data/peo_litfsi/campaign-screen.json"),
+        help="the screen's campaign file (default data/peo_litfsi/campaign-screen.json)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path("data/peo_litfsi"),
+        help="the folder the campaign ran into (default data/peo_litfsi)",
+    )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="apply the rule to the finished builds only (a preliminary look, not the choice)",
+    )
+    add_output_argument(parser, default="screen-results")
+
+
+def _run_screen(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from gdynbook.cache import atomic_write_bytes
+    from gdynbook.jobs.rundir import write_json
+    from gdynbook.systems.peo_litfsi.screen import screen_campaign, screen_table
+
+    rows, verdict, unfinished = screen_campaign(args.campaign, args.root, args.partial)
+    table = screen_table(rows, verdict)
+    if unfinished:
+        table = (
+            f"PRELIMINARY: {len(unfinished)} build(s) not finished "
+            f"({', '.join(unfinished)}); this is not the choice.\n\n" + table
+        )
+    print(table)
+    args.output.mkdir(parents=True, exist_ok=True)
+    write_json(
+        args.output / "screen.json",
+        {
+            "rows": [asdict(row) for row in rows],
+            "verdict": asdict(verdict),
+            "unfinished": unfinished,
+            "final": not unfinished,
+        },
+    )
+    atomic_write_bytes(args.output / "screen.md", (table + "\n").encode())
+    print(f"written to {args.output}")
+    return 0
+
+
 # ---------------------------------------------------------------------- notebooks
 def _add_notebooks_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -1100,6 +1152,12 @@ SUBCOMMANDS: list[Subcommand] = [
         help="PEO/LiTFSI: choose the number of Li⁺ states on held-out runs, train a seed ensemble",
         add_arguments=_add_peo_arguments,
         run=_run_peo,
+    ),
+    Subcommand(
+        name="screen",
+        help="PEO/LiTFSI: measure the force-field screen's builds and apply the registered rule",
+        add_arguments=_add_screen_arguments,
+        run=_run_screen,
     ),
     Subcommand(
         name="notebooks",

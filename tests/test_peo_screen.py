@@ -93,3 +93,37 @@ def test_screen_table_lists_every_build_and_the_choice() -> None:
     assert "rejected: density" in light
     assert far.endswith("| kept |") and f"{abs(math.log(0.8 / 0.246)):.2f}" in far
     assert table.endswith("Chosen by the rule: **good-near**.")
+
+
+def test_screen_command_refuses_a_choice_before_every_build_is_in(tmp_path: Path, capsys) -> None:
+    """A campaign of two builds with one finished (a copy of a shipped run): the rule is
+    not applied without --partial; with it, the table is marked preliminary and saved."""
+    from gdynbook.cli import main
+
+    root = data.data_dir() / "peo_litfsi"
+    build = tmp_path / "out" / "screen" / "done"
+    shutil.copytree(root / "run-04", build)
+    (build / "equilibration").mkdir()
+    shutil.copy(root / "equilibration" / "equilibration.json", build / "equilibration")
+    campaign = tmp_path / "campaign.json"
+    campaign.write_text(
+        json.dumps(
+            {
+                "base": {"layout": "build", "n_runs": 1},
+                "builds": [
+                    {"name": "screen/done", "protocol": {"seed": 1}},
+                    {"name": "screen/running", "protocol": {"seed": 2}},
+                ],
+            }
+        )
+    )
+    options = ["screen", "--campaign", str(campaign), "--root", str(tmp_path / "out")]
+    assert main([*options, "--output", str(tmp_path / "r")]) != 0
+    assert "not finished (running)" in capsys.readouterr().err
+    assert main([*options, "--partial", "--output", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("PRELIMINARY: 1 build(s) not finished (running)")
+    assert "| done | 12.5 | 16 |" in printed and "Chosen by the rule: **done**." in printed
+    saved = json.loads((tmp_path / "r" / "screen.json").read_text())
+    assert saved["final"] is False and saved["verdict"]["chosen"] == "done"
+    assert (tmp_path / "r" / "screen.md").read_text().startswith("PRELIMINARY")

@@ -200,3 +200,48 @@ def screen_table(rows: list[ScreenRow], verdict: Verdict) -> str:
     if verdict.all_rejected:
         choice += " Every setting missed a criterion; this one missed by the least."
     return header + "\n".join(lines) + "\n" + choice
+
+
+def screen_campaign(
+    campaign: str | os.PathLike[str], root: str | os.PathLike[str], partial: bool = False
+) -> tuple[list[ScreenRow], Verdict, list[str]]:
+    """Measure every finished build of a screen campaign and apply the rule.
+
+    Parameters
+    ----------
+    campaign : path
+        The campaign file (``data/peo_litfsi/campaign-screen.json``).
+    root : path
+        The folder the campaign ran into (``data/peo_litfsi``).
+    partial : bool
+        Apply the rule to the finished builds even if some are not (a preliminary look;
+        the choice counts only with every build in).
+
+    Returns
+    -------
+    rows, verdict, unfinished
+        ``unfinished`` names the builds left out (empty for a final verdict).
+
+    Raises
+    ------
+    ValueError
+        If a build is unfinished and ``partial`` is False, or none is finished.
+    """
+    from gdynbook.systems.peo_litfsi.campaign import read_campaign
+
+    finished, unfinished = [], []
+    for build in read_campaign(campaign):
+        folder = Path(root) / build.name
+        provenance = folder / "provenance.json"
+        done = provenance.is_file() and json.loads(provenance.read_text()).get("complete")
+        (finished if done else unfinished).append(folder)
+    if unfinished and not partial:
+        raise ValueError(
+            f"{len(unfinished)} build(s) of the screen are not finished "
+            f"({', '.join(p.name for p in unfinished)}): the rule chooses among all of them. "
+            "Resume the campaign, or pass partial=True (--partial) for a preliminary look."
+        )
+    if not finished:
+        raise ValueError("no build of the screen is finished yet.")
+    rows = [measure_build(folder) for folder in finished]
+    return rows, apply_rule(rows), [p.name for p in unfinished]
