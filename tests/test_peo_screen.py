@@ -127,3 +127,20 @@ def test_screen_command_refuses_a_choice_before_every_build_is_in(tmp_path: Path
     saved = json.loads((tmp_path / "r" / "screen.json").read_text())
     assert saved["final"] is False and saved["verdict"]["chosen"] == "done"
     assert (tmp_path / "r" / "screen.md").read_text().startswith("PRELIMINARY")
+
+
+def test_screen_figure_draws_the_measured_values() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gdynbook.systems.peo_litfsi.figures import plot_screen
+
+    rows = [row("a", d_ratio=0.20), row("b", coordination=4.5, d_ratio=0.5)]
+    fig = plot_screen(rows, apply_rule(rows))
+    density, coordination, pairing, ratio = fig.axes
+    assert [tuple(p) for p in coordination.collections[0].get_offsets()] == [(0, 5.5), (1, 4.5)]
+    drawn = [y for _, y in ratio.collections[0].get_offsets()]
+    assert drawn == pytest.approx([math.log(0.20 / 0.246), math.log(0.5 / 0.246)])
+    plt.close(fig)

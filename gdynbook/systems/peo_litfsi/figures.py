@@ -267,3 +267,59 @@ def view_li_shell(run: PeoLitfsiRun, snapshot: ShellSnapshot, backend: str = "py
     view.add_spacefill(selection=f"@{li_position}", radius=0.8, color="purple")
     view.center(selection=f"@{li_position}")
     return view
+
+
+def plot_screen(rows: Sequence[Any], verdict: Any) -> Figure:
+    """The force-field screen against its anchors and the rule, one panel per criterion
+    (grey bands and bars: what the rule allows).
+
+    Density (with the allowed band around the anchor), Li–O coordination (4–6),
+    the fraction of TFSI⁻ touching a Li⁺ (≤ 0.25), and ln(D_Li/D_TFSI) − ln R_exp (the
+    ranking; 0 is experiment). The chosen setting is drawn filled, the others open.
+
+    Parameters
+    ----------
+    rows : sequence of :class:`~gdynbook.systems.peo_litfsi.screen.ScreenRow`
+    verdict : :class:`~gdynbook.systems.peo_litfsi.screen.Verdict`
+    """
+    from gdynbook.systems.peo_litfsi.screen import (
+        COORDINATION_RANGE,
+        DENSITY_TOLERANCE,
+        PAIRING_LIMIT,
+    )
+
+    fig, axes = plt.subplots(1, 4, figsize=(12.0, 3.2))
+    x = np.arange(len(rows))
+    names = [row.name for row in rows]
+    filled = ["C0" if row.name == verdict.chosen else "none" for row in rows]
+    panels = [
+        ("density (g/cm³); grey: anchor ± allowed", [row.density for row in rows], None),
+        ("Li–O coordination", [row.coordination for row in rows], COORDINATION_RANGE),
+        (
+            "TFSI⁻ touching a Li⁺",
+            [row.fraction_tfsi_touching_li for row in rows],
+            (0, PAIRING_LIMIT),
+        ),
+        (
+            "ln(D_Li/D_TFSI) − ln R_exp",
+            [np.log(row.d_ratio) - np.log(row.anchor()["ratio"]) for row in rows],
+            None,
+        ),
+    ]
+    for ax, (label, values, band) in zip(axes, panels, strict=True):
+        ax.scatter(x, values, s=50, facecolors=filled, edgecolors="C0", zorder=3)
+        if band is not None:
+            ax.axhspan(*band, color="0.9", zorder=0, label="allowed")
+        ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(rows) - 0.5)
+        ax.set_title(label, fontsize=9)
+    # density: each row's own anchor (it depends on EO:Li) and allowed band
+    for k, row in enumerate(rows):
+        anchor = row.anchor()
+        allowed = DENSITY_TOLERANCE * anchor["density"] + anchor["density_err"]
+        axes[0].errorbar(k, anchor["density"], yerr=allowed, fmt="_", color="0.5", capsize=4)
+    errors = [row.ln_ratio_err for row in rows]
+    axes[3].errorbar(x, panels[3][1], yerr=errors, fmt="none", ecolor="C0", capsize=3)
+    axes[3].axhline(0.0, color="0.5", ls="--", lw=1)
+    fig.tight_layout()
+    return fig
