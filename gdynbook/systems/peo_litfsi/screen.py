@@ -174,8 +174,8 @@ def _sub_run(run: Any, frames: slice) -> Any:
 
 def screen_table(rows: list[ScreenRow], verdict: Verdict) -> str:
     """The screen as a Markdown table beside its anchors, for the data page and chapter:
-    one row per build (measured values, anchor values, |ln R − ln R_exp|, the rule's
-    verdict), then a line naming the choice."""
+    one row per build (measured values, anchor values, the distance abs(ln R − ln R_exp),
+    the rule's verdict), then a line naming the choice."""
     header = (
         "| build | EO:Li | Li⁺ | density g/cm³ (anchor) | Li–O coord. | TFSI⁻ touching Li⁺ "
         "| D_Li/D_TFSI (anchor) | \\|ln R − ln R_exp\\| | verdict |\n"
