@@ -120,7 +120,6 @@ def steps_case(rank: int, world: int, float64: bool = False) -> dict[str, np.nda
     """
     from gdynbook.model import GDyNet
     from gdynbook.systems.fcc_sites import simulate_site_hopping
-    from gdynbook.train import _joint_forward, _shift
 
     traj, _ = simulate_site_hopping(120, seed=1)
     torch.manual_seed(0)
@@ -137,6 +136,14 @@ def steps_case(rank: int, world: int, float64: bool = False) -> dict[str, np.nda
             return dataclasses.replace(batch, nbr_distance=batch.nbr_distance.double())
 
         model.collate = collate64
+    return _three_sgd_steps(model, stores, rank, world)
+
+
+def _three_sgd_steps(model, stores, rank: int, world: int) -> dict[str, np.ndarray]:
+    """Three SGD steps on this rank's shard of a fixed batch of 60 pairs (lag 1 frame);
+    the parameters after them and the three VAMP-2 scores."""
+    from gdynbook.train import _joint_forward, _shift
+
     items = np.stack([np.zeros(60, dtype=np.int64), np.arange(0, 120, 2)], axis=1)
     mine = items[shard(len(items), rank, world)]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -160,28 +167,12 @@ def coordinate_case(rank: int, world: int) -> dict[str, np.ndarray]:
     input batch norm must use the statistics of every process's rows."""
     from gdynbook.model import CoordinateVAMPNet
     from gdynbook.systems.fcc_sites import simulate_site_hopping
-    from gdynbook.train import _joint_forward, _shift
 
     traj, _ = simulate_site_hopping(120, seed=1)
     torch.manual_seed(0)
     model = CoordinateVAMPNet(n_states=2, hidden=8).double()
     stores = [s.astype(np.float64) for s in model.prepare([traj], progress=False)]
-    items = np.stack([np.zeros(60, dtype=np.int64), np.arange(0, 120, 2)], axis=1)
-    mine = items[shard(len(items), rank, world)]
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    model.train()
-    scores = []
-    for _ in range(3):
-        chi_0, chi_t = _joint_forward(model, stores, mine, _shift(mine, 1), torch.device("cpu"))
-        loss = -distributed.vamp_score(chi_0, chi_t)
-        optimizer.zero_grad()
-        distributed.share(loss).backward()
-        distributed.sum_gradients(model)
-        optimizer.step()
-        scores.append(-loss.item())
-    out = {f"param_{k}": v.detach().numpy() for k, v in model.state_dict().items()}
-    out["scores"] = np.array(scores)
-    return out
+    return _three_sgd_steps(model, stores, rank, world)
 
 
 def bad_batch_case(rank: int) -> dict[str, np.ndarray]:
