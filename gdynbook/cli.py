@@ -280,7 +280,12 @@ def _run_campaign(args: argparse.Namespace) -> int:
         max_wall_hours=args.max_hours,
         progress=not args.no_progress,
     )
-    print("campaign finished" if finished else "stopped early (resume with --resume)")
+    print(
+        "campaign finished"
+        if finished
+        else "not every build is finished (stopped early, or another process is running one): "
+        "continue with --resume"
+    )
     return 0
 
 
@@ -1206,9 +1211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gdynbook {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
+        from gdynbook.cache import LockHeld
         from gdynbook.train import TrainingError  # torch is loaded by then
 
-        if not isinstance(exc, TrainingError):
+        if not isinstance(exc, TrainingError | LockHeld):
             raise
         print(f"gdynbook {args.command}: error: {exc}", file=sys.stderr)
         return 2

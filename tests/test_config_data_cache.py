@@ -259,3 +259,38 @@ def test_cache_key_hashes_large_arrays_in_blocks_to_the_same_digest(tmp_path) ->
         digest.update(f"ndarray:{contiguous.dtype.str}:{contiguous.shape}".encode())
         digest.update(contiguous.tobytes())
         assert cache_key(array) == digest.hexdigest()[:32]
+
+
+def test_exclusive_lock_refuses_a_live_holder_and_takes_over_a_stale_one(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    lock = tmp_path / "build" / "lock"
+    with cache.exclusive_lock(lock):
+        assert lock.read_text().split() == [socket.gethostname(), str(os.getpid())]
+        with pytest.raises(cache.LockHeld, match="remove the lock file"):
+            with cache.exclusive_lock(lock):
+                pass
+    assert not lock.exists()  # released
+    with pytest.raises(KeyError), cache.exclusive_lock(lock):
+        raise KeyError("released on an error too")
+    assert not lock.exists()
+    # a lock left by a process that has ended is stale: taken over
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lock.write_text(f"{socket.gethostname()} {ended.stdout.strip()}\n")
+    with cache.exclusive_lock(lock):
+        assert lock.read_text().split()[1] == str(os.getpid())
+    # one held on another machine cannot be checked from here: refused
+    lock.write_text("some-other-machine 1\n")
+    with pytest.raises(cache.LockHeld, match="machine some-other-machine"):
+        with cache.exclusive_lock(lock):
+            pass
+    assert lock.read_text() == "some-other-machine 1\n"  # left as it was
+    assert [p.name for p in lock.parent.iterdir()] == ["lock"]  # no temporary files left

@@ -177,6 +177,34 @@ def test_resumed_campaign_equals_an_uninterrupted_one(
     assert build_hashes(out) == build_hashes(reference)
 
 
+def test_a_build_held_by_another_process_is_skipped_and_left_alone(
+    campaign_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    path, reference = campaign_run
+    out = tmp_path / "out"
+    lock = out / "screen" / "a" / md.PARTIAL / "lock"
+    lock.parent.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        lock.write_text(f"{socket.gethostname()} {other.pid}\n")
+        assert not run_campaign(path, out, platform="Reference", progress=True)
+        assert "screen/a: another process is running it" in capsys.readouterr().out
+        assert load_run(out / "screen" / "b").provenance["complete"] is True
+        assert not list((out / "screen" / "a").rglob("*.xtc"))  # untouched
+        assert lock.read_text().split()[1] == str(other.pid)  # not taken over
+    finally:
+        other.kill()
+        other.wait()
+    # the other process is gone: its lock is stale, the build is taken over and finished
+    assert run_campaign(path, out, platform="Reference", progress=False)
+    assert not lock.exists()
+    assert build_hashes(out) == build_hashes(reference)
+
+
 @pytest.mark.parametrize("scale", [0.7, 0.8, 1.0])
 def test_ion_charge_scale_reaches_the_system(scale: float) -> None:
     openmm = pytest.importorskip("openmm")
@@ -238,6 +266,11 @@ def test_campaign_cli(
     assert "--resume" in capsys.readouterr().err
     assert main([*command, "--resume", "--platform", "Reference", "--no-progress"]) == 0
     assert "campaign finished" in capsys.readouterr().out
+    # a single build that another process is running: a clear refusal, not a traceback
+    with md.exclusive_lock(root / "screen" / "a" / md.PARTIAL / "lock"):
+        single = ["simulate", "peo-litfsi", "--out", str(root / "screen" / "a"), "--resume"]
+        assert main([*single, "--platform", "Reference", "--no-progress"]) == 2
+        assert "another process is working here" in capsys.readouterr().err
     missing = ["simulate", "peo-litfsi", "--campaign", str(tmp_path / "none.json")]
     assert main([*missing, "--out", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())

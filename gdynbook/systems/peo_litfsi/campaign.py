@@ -96,11 +96,16 @@ def run_campaign(
     """Run (or resume) every build of a campaign under ``root``, in order.
 
     Returns whether every build is finished. The wall-clock budget is shared: the
-    campaign stops cleanly after the chunk that passes it.
+    campaign stops cleanly after the chunk that passes it. A build that another live
+    process is running (its lock is held) is skipped, so two processes started on the
+    same campaign work on different builds, one core or GPU each.
     """
     import time
 
+    from gdynbook.cache import LockHeld
+
     began = time.monotonic()
+    skipped = []
     for build in read_campaign(path):
         remaining = None
         if max_wall_hours is not None:
@@ -116,6 +121,13 @@ def run_campaign(
             max_wall_hours=remaining,
             progress=progress,
         )
-        if not simulation.run():
+        try:
+            finished = simulation.run()
+        except LockHeld:
+            skipped.append(build.name)
+            if progress:
+                print(f"{build.name}: another process is running it; going on to the next build")
+            continue
+        if not finished:
             return False
-    return True
+    return not skipped

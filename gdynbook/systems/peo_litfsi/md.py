@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gdynbook import __version__
-from gdynbook.cache import atomic_path, atomic_write_bytes
+from gdynbook.cache import atomic_path, atomic_write_bytes, exclusive_lock
 from gdynbook.data import sha256_file
 from gdynbook.systems.peo_litfsi.builder import AVOGADRO, Composition, build_box
 from gdynbook.systems.peo_litfsi.system import create_system, openmm_topology, subset_topology
@@ -901,6 +901,10 @@ class PeoLitfsiSimulation:
         thermo logs and ``summary.json`` (Li⁺ diffusion coefficient from the MSD and
         durable TFSI in/out switches per Li⁺ per ns for each). Resumable per segment.
         """
+        with self.lock():
+            return self._validate_time_step_locked(duration_ps)
+
+    def _validate_time_step_locked(self, duration_ps: float) -> dict[str, Any] | None:
         p = self.protocol
         start_path = self.equilibration_dir / "nvt.xml.gz"
         if not start_path.exists():
@@ -981,8 +985,23 @@ class PeoLitfsiSimulation:
             }
         return out
 
+    def lock(self) -> Any:
+        """The build's lock (``.partial/lock``): a context manager that refuses, with
+        :class:`gdynbook.cache.LockHeld`, while another live process runs this build."""
+        return exclusive_lock(self.partial / "lock")
+
     def run(self) -> bool:
-        """Run or resume everything; return whether the whole protocol is finished."""
+        """Run or resume everything; return whether the whole protocol is finished.
+
+        Raises
+        ------
+        gdynbook.cache.LockHeld
+            If another process is running this build (two would write the same chunks).
+        """
+        with self.lock():
+            return self._run_locked()
+
+    def _run_locked(self) -> bool:
         state = self.equilibrate()
         if state is None:
             return False
