@@ -1074,7 +1074,11 @@ def _run_screen(args: argparse.Namespace) -> int:
 
     from gdynbook.cache import atomic_write_bytes
     from gdynbook.jobs.rundir import write_json
-    from gdynbook.systems.peo_litfsi.screen import screen_campaign, screen_table
+    from gdynbook.systems.peo_litfsi.screen import (
+        production_campaign,
+        screen_campaign,
+        screen_table,
+    )
 
     rows, verdict, unfinished = screen_campaign(args.campaign, args.root, args.partial)
     table = screen_table(rows, verdict)
@@ -1095,6 +1099,15 @@ def _run_screen(args: argparse.Namespace) -> int:
         },
     )
     atomic_write_bytes(args.output / "screen.md", (table + "\n").encode())
+    if not unfinished:
+        campaign = args.output / "campaign-production.json"
+        write_json(campaign, production_campaign(args.campaign, verdict.chosen))
+        print(
+            f"\nThe production campaign for {verdict.chosen} is {campaign}; start it with\n"
+            f"  gdynbook simulate peo-litfsi --campaign {campaign} --output {args.root}\n"
+            "(the same command again, with --resume, in a second process runs the next "
+            "build beside it)."
+        )
     print(f"written to {args.output}")
     return 0
 

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from gdynbook import data
-from gdynbook.systems.peo_litfsi.screen import ScreenRow, apply_rule, measure_build
+from gdynbook.systems.peo_litfsi.campaign import read_campaign
+from gdynbook.systems.peo_litfsi.screen import (
+    ScreenRow,
+    apply_rule,
+    measure_build,
+    production_campaign,
+)
 
 
 def row(name: str, **changes) -> ScreenRow:
@@ -127,6 +133,16 @@ def test_screen_command_refuses_a_choice_before_every_build_is_in(tmp_path: Path
     saved = json.loads((tmp_path / "r" / "screen.json").read_text())
     assert saved["final"] is False and saved["verdict"]["chosen"] == "done"
     assert (tmp_path / "r" / "screen.md").read_text().startswith("PRELIMINARY")
+    assert not (tmp_path / "r" / "campaign-production.json").exists()  # no choice yet
+    # every build in: the choice, and the production campaign for it
+    values = json.loads(campaign.read_text())
+    values["builds"] = [{"name": "screen/done", "protocol": {"seed": 1, "ion_charge_scale": 0.7}}]
+    campaign.write_text(json.dumps(values))
+    assert main([*options, "--output", str(tmp_path / "f")]) == 0
+    assert "gdynbook simulate peo-litfsi --campaign" in capsys.readouterr().out
+    assert json.loads((tmp_path / "f" / "screen.json").read_text())["final"] is True
+    production = read_campaign(tmp_path / "f" / "campaign-production.json")
+    assert [b.protocol.ion_charge_scale for b in production] == [0.7] * 6
 
 
 def test_screen_figure_draws_the_measured_values() -> None:
@@ -144,3 +160,26 @@ def test_screen_figure_draws_the_measured_values() -> None:
     drawn = [y for _, y in ratio.collections[0].get_offsets()]
     assert drawn == pytest.approx([math.log(0.20 / 0.246), math.log(0.5 / 0.246)])
     plt.close(fig)
+
+
+@pytest.mark.parametrize("chosen", ["screen/q0.7-eo8", "q0.8-eo12"])
+def test_production_campaign_carries_the_chosen_setting(tmp_path: Path, chosen: str) -> None:
+    screen_path = data.data_dir() / "peo_litfsi" / "campaign-screen.json"
+    screen = {b.name: b.protocol for b in read_campaign(screen_path)}
+    path = tmp_path / "production.json"
+    path.write_text(json.dumps(production_campaign(screen_path, chosen)))
+    builds = read_campaign(path)
+    assert [b.name for b in builds] == [f"build-{k:02d}" for k in range(6)]
+    reference = screen[chosen if chosen.startswith("screen/") else f"screen/{chosen}"]
+    seeds = [b.protocol.seed for b in builds]
+    assert len(set(seeds)) == 6 and not set(seeds) & {p.seed for p in screen.values()}
+    for build in builds:
+        p = build.protocol
+        assert p.production_ps == 4000.0 and p.layout == "build"
+        # everything but the seed and the production length is the chosen screen build's
+        same = {**p.to_dict(), "seed": reference.seed, "production_ps": reference.production_ps}
+        assert same == reference.to_dict()
+    with pytest.raises(ValueError, match="not a build of the screen"):
+        production_campaign(screen_path, "q0.9-eo12")
+    with pytest.raises(ValueError, match="seeds must differ"):
+        production_campaign(screen_path, chosen, seeds=(4101, 1))

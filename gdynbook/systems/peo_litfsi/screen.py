@@ -245,3 +245,74 @@ def screen_campaign(
         raise ValueError("no build of the screen is finished yet.")
     rows = [measure_build(folder) for folder in finished]
     return rows, apply_rule(rows), [p.name for p in unfinished]
+
+
+#: Builder seeds of the production builds, fixed before the screen's verdict (data page).
+PRODUCTION_SEEDS = tuple(range(5201, 5207))
+#: NVT production per build (ps): 16 chunks of 250 ps, a frame every 5 ps.
+PRODUCTION_PS = 4000.0
+
+
+def production_campaign(
+    screen_campaign_path: str | os.PathLike[str],
+    chosen: str,
+    seeds: tuple[int, ...] = PRODUCTION_SEEDS,
+    production_ps: float = PRODUCTION_PS,
+) -> dict[str, Any]:
+    """The production campaign for the setting the screen chose.
+
+    Every build uses the screen's protocol with the chosen build's force-field setting
+    and composition (``ion_charge_scale``, ``n_salt``, …), its own builder seed, and
+    ``production_ps`` of NVT production; builds are named ``build-00``, ``build-01``, ….
+
+    Parameters
+    ----------
+    screen_campaign_path : path
+        The screen's campaign file.
+    chosen : str
+        The name of the chosen screen build (``Verdict.chosen``, e.g. ``screen/q0.8-eo12``
+        or just ``q0.8-eo12``).
+    seeds : tuple of int
+        One builder seed per production build; none may repeat a screen seed.
+    production_ps : float
+        NVT production per build, ps.
+
+    Returns
+    -------
+    dict
+        The campaign, ready to be written as JSON and read by ``read_campaign``.
+
+    Raises
+    ------
+    ValueError
+        If ``chosen`` is not a build of the screen, or a seed repeats.
+    """
+    values = json.loads(Path(screen_campaign_path).read_text())
+    matches = [
+        entry
+        for entry in values["builds"]
+        if entry["name"] == chosen or Path(entry["name"]).name == chosen
+    ]
+    if len(matches) != 1:
+        names = ", ".join(entry["name"] for entry in values["builds"])
+        raise ValueError(f"{chosen!r} is not a build of the screen ({names}).")
+    screen_seeds = {entry["protocol"]["seed"] for entry in values["builds"]}
+    if len(set(seeds)) != len(seeds) or screen_seeds & set(seeds):
+        raise ValueError("production seeds must differ from each other and from the screen's.")
+    setting = {key: value for key, value in matches[0]["protocol"].items() if key != "seed"}
+    base = {**values["base"], "production_ps": float(production_ps)}
+    if "composition" in setting:
+        base["composition"] = {**base.get("composition", {}), **setting.pop("composition")}
+    base.update(setting)
+    return {
+        "description": (
+            f"Issue 16, step 3: production with the setting the screen chose "
+            f"({matches[0]['name']}): {len(seeds)} independent builds, each with its own "
+            f"builder seed and full equilibration, {production_ps / 1000:g} ns of NVT "
+            "production each at 423 K. Seeds fixed before the screen's verdict."
+        ),
+        "base": base,
+        "builds": [
+            {"name": f"build-{k:02d}", "protocol": {"seed": seed}} for k, seed in enumerate(seeds)
+        ],
+    }
