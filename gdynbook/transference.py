@@ -102,7 +102,7 @@ def _hill_formula(elements: list[str]) -> str:
     return "".join(f"{s}{counts[s] if counts[s] > 1 else ''}" for s in order)
 
 
-def formal_charges(topology: object) -> FormalCharges:
+def formal_charges(topology: object, masses: np.ndarray | None = None) -> FormalCharges:
     """Find the ions of a topology and give each its formal charge.
 
     Molecules are the bonded components of the topology; a molecule whose Hill formula
@@ -116,6 +116,10 @@ def formal_charges(topology: object) -> FormalCharges:
     ----------
     topology : mdtraj.Topology
         With bonds (a PDB written by the MD engine has them as CONECT records).
+    masses : numpy.ndarray, optional
+        Mass of each atom, g/mol; default the elements' masses. Frames without hydrogens
+        pass united-atom masses (``runs.united_atom_masses``) so centres of mass stay
+        those of the full system.
 
     Returns
     -------
@@ -148,7 +152,15 @@ def formal_charges(topology: object) -> FormalCharges:
             f"the ions found carry a net formal charge of {sum(charges):+d} e; an "
             "electrolyte must be neutral. Check the topology's bonds and residues."
         )
-    masses = np.array([atom.element.mass for atom in atoms], dtype=np.float64)
+    if masses is None:
+        masses = np.array([atom.element.mass for atom in atoms], dtype=np.float64)
+    else:
+        masses = np.asarray(masses, dtype=np.float64)
+        if masses.shape != (len(atoms),):
+            raise ValueError(
+                f"masses has shape {masses.shape}, the topology {len(atoms)} atoms: one mass "
+                "per atom, g/mol."
+            )
     return FormalCharges(ions, np.array(charges, dtype=np.int64), masses, names)
 
 

@@ -161,6 +161,30 @@ def test_heavy_frames_are_the_heavy_atoms_of_a_full_run(tmp_path: Path) -> None:
         (position[a], position[b]) for a, b in full_bonds if a in position and b in position
     }
     assert {(a.index, b.index) for a, b in heavy_top.bonds} == expected
+    # united-atom masses: each heavy atom carries its own hydrogens' mass (counted from the
+    # full topology's bonds), so the density and centres of mass are the full system's
+    from gdynbook.systems.peo_litfsi.runs import density_g_cm3, united_atom_masses
+    from gdynbook.transference import formal_charges
+
+    own_h = np.zeros(full_top.n_atoms)
+    for a, b in full_top.bonds:
+        for host, other in ((a, b), (b, a)):
+            if other.element.symbol == "H":
+                own_h[host.index] += other.element.mass
+    full_masses = np.array([a.element.mass for a in full_top.atoms])
+    np.testing.assert_allclose(heavy_run.masses, (full_masses + own_h)[keep], rtol=1e-12)
+    np.testing.assert_allclose(density_g_cm3(heavy_run), density_g_cm3(full_run), rtol=1e-12)
+    recorded = full_run.provenance["equilibration"]["npt_density_g_cm3_mean"]
+    np.testing.assert_allclose(density_g_cm3(full_run), recorded, rtol=1e-4)
+    heavy_ions = formal_charges(heavy_top, heavy_run.masses)
+    full_ions = formal_charges(full_top)
+    np.testing.assert_allclose(
+        heavy_ions.centres(heavy_run.traj), full_ions.centres(full_run.traj), atol=1e-4
+    )  # ions carry no hydrogen: the same centres
+    with pytest.raises(Exception, match="do not belong together"):
+        united_atom_masses(heavy_top, {**heavy_run.provenance, "n_atoms": full_top.n_atoms + 1})
+    with pytest.raises(ValueError, match="one mass per atom"):
+        formal_charges(heavy_top, heavy_run.masses[:-1])
 
 
 def test_resumed_campaign_equals_an_uninterrupted_one(

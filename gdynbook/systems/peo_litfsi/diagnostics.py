@@ -262,7 +262,7 @@ def li_diagnostics(
     import mdtraj
 
     topology = mdtraj.load_topology(str(run.path / "topology.pdb"))
-    charges = formal_charges(topology)
+    charges = formal_charges(topology, run.masses)
     clusters = ion_clusters(traj, charges, cutoff_a)
     li_ions = np.array([i for i in charges.cation])
     negative = clusters.net_charge[:, li_ions] < 0

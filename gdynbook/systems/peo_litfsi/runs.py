@@ -104,6 +104,9 @@ def load_run(run_dir: str | os.PathLike[str], verify_checksums: bool = True) -> 
             f"{run}: {traj.n_frames} frames loaded, provenance.json records {expected}."
         )
     residue_index = np.array([atom.residue.index for atom in topology.atoms])
+    masses = np.array([atom.element.mass for atom in topology.atoms])
+    if provenance.get("frame_atoms", "all") == "heavy":
+        masses = united_atom_masses(topology, provenance, run)
     return PeoLitfsiRun(
         traj=traj,
         li_index=topology.select("element Li"),
@@ -113,7 +116,7 @@ def load_run(run_dir: str | os.PathLike[str], verify_checksums: bool = True) -> 
         residue_index=residue_index,
         residue_names=[residue.name for residue in topology.residues],
         bonds=np.array([[b[0].index, b[1].index] for b in topology.bonds], dtype=np.int64),
-        masses=np.array([atom.element.mass for atom in topology.atoms]),
+        masses=masses,
         provenance=provenance,
         path=run,
     )
@@ -163,6 +166,53 @@ def load_builds(root: str | os.PathLike[str], verify_checksums: bool = True) -> 
     return [load_run(p, verify_checksums) for p in folders]
 
 
+#: Valence of the heavy atoms that carry hydrogens in neutral molecules (PEO).
+_VALENCE = {"C": 4, "O": 2, "N": 3}
+
+
+def united_atom_masses(
+    topology: Any, provenance: dict[str, Any], where: str | os.PathLike[str] = "the run"
+) -> np.ndarray:
+    """Masses of heavy-atom frames with each hydrogen's mass added to its heavy atom, g/mol.
+
+    Frames written with ``frame_atoms="heavy"`` leave the hydrogens out. Adding each
+    hydrogen's mass to the heavy atom it is bonded to keeps the total mass (the density)
+    and, up to the hydrogens' vibrations, the centres of mass (the barycentric frame of
+    transference numbers) of the full system. Hydrogens sit on the neutral molecules
+    (PEO): a C carries 4, an O 2 and an N 3 minus its bonds to heavy atoms; ions carry
+    none. (Hydrogen mass repartitioning moves mass between a hydrogen and its heavy atom
+    in the MD; the total is the natural one, and that is what is used here.)
+
+    Raises
+    ------
+    TrajectoryError
+        If the hydrogens counted this way differ from those ``provenance.json`` says were
+        left out (``n_atoms - n_frame_atoms``).
+    """
+    import mdtraj
+
+    atoms = list(topology.atoms)
+    masses = np.array([atom.element.mass for atom in atoms], dtype=np.float64)
+    heavy_bonds = np.zeros(len(atoms), dtype=np.int64)
+    for a, b in topology.bonds:
+        heavy_bonds[a.index] += 1
+        heavy_bonds[b.index] += 1
+    n_hydrogens = np.zeros(len(atoms), dtype=np.int64)
+    for atom in atoms:
+        valence = _VALENCE.get(atom.element.symbol)
+        if atom.residue.name == "PEO" and valence is not None:
+            n_hydrogens[atom.index] = max(valence - heavy_bonds[atom.index], 0)
+    left_out = int(provenance["n_atoms"]) - int(provenance["n_frame_atoms"])
+    if int(provenance["n_frame_atoms"]) != len(atoms) or int(n_hydrogens.sum()) != left_out:
+        raise TrajectoryError(
+            f"{where}: the heavy-atom topology implies {int(n_hydrogens.sum())} hydrogens on "
+            f"{len(atoms)} atoms, provenance.json records {left_out} left out of "
+            f"{provenance['n_atoms']} ({provenance['n_frame_atoms']} written): the files do "
+            "not belong together, or the molecules are not PEO/LiTFSI."
+        )
+    return masses + n_hydrogens * mdtraj.element.hydrogen.mass
+
+
 # ---------------------------------------------------------------------- geometry
 def _orthorhombic_lengths(traj: Trajectory) -> np.ndarray:
     lattices = traj.lattices
@@ -188,7 +238,8 @@ def pair_distances(traj: Trajectory, group_a: np.ndarray, group_b: np.ndarray) -
 
 
 def density_g_cm3(run: PeoLitfsiRun) -> np.ndarray:
-    """Density of every frame, g/cm³."""
+    """Density of every frame, g/cm³, of the whole system (hydrogens included, also when
+    the frames leave them out)."""
     grams = run.masses.sum() / 6.02214076e23
     return grams / (run.traj.volumes * 1e-24)
 

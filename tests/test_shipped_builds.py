@@ -1,0 +1,73 @@
+"""Every shipped independent build (the screen's and production's): integrity, physical
+ranges, intact molecules and stationarity (first half against second half)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdynbook import data
+from gdynbook.systems.peo_litfsi.md import sha256_file
+from gdynbook.systems.peo_litfsi.runs import density_g_cm3, load_run, molecules_intact, summary
+
+ROOT = data.data_dir() / "peo_litfsi"
+
+
+def finished_builds() -> list[Path]:
+    """Build directories (``screen/*``, ``build-NN``) whose production is complete."""
+    found = []
+    for provenance in sorted(ROOT.glob("screen/*/provenance.json")) + sorted(
+        ROOT.glob("build-[0-9][0-9]/provenance.json")
+    ):
+        if json.loads(provenance.read_text()).get("complete"):
+            found.append(provenance.parent)
+    return found
+
+
+BUILDS = finished_builds()
+pytestmark = pytest.mark.skipif(not BUILDS, reason="no finished PEO/LiTFSI build shipped yet")
+
+
+@pytest.fixture(scope="module", params=BUILDS, ids=lambda p: str(p.relative_to(ROOT)))
+def build(request: pytest.FixtureRequest):
+    return load_run(request.param)  # checks every chunk's sha256 and the frame count
+
+
+def test_build_matches_its_provenance(build) -> None:
+    provenance = build.provenance
+    records = provenance["chunks"]
+    assert build.traj.n_frames == sum(r["frames"] for r in records)
+    assert build.traj.time_step_ps == pytest.approx(provenance["frame_interval_ps"], rel=1e-4)
+    assert [r["start_ps"] for r in records] == [250.0 * k for k in range(len(records))]
+    for record in records:
+        assert sha256_file(build.path / record["file"]) == record["sha256"]
+        assert abs(record["temperature_k_mean"] - provenance["temperature_k"]) < 10.0
+    composition = provenance["composition"]
+    assert len(build.li_index) == composition["n_salt"] == len(build.tfsi_n_index)
+    # CH3-(O-CH2-CH2)n-O-CH3: n + 1 ether O per chain
+    n_ether_o = composition["n_chains"] * (composition["n_ethylene_oxide"] + 1)
+    assert len(build.ether_o_index) == n_ether_o
+    assert provenance["frame_atoms"] == "heavy" and provenance["unwrapped"] is True
+
+
+def test_build_is_one_box_at_its_npt_density_and_physical(build) -> None:
+    density = density_g_cm3(build)
+    np.testing.assert_allclose(density, density[0], rtol=1e-5)  # NVT: one box
+    recorded = build.provenance["equilibration"]["npt_density_g_cm3_mean"]
+    assert density[0] == pytest.approx(recorded, rel=1e-3)  # hydrogens counted back in
+    assert 1.05 < density[0] < 1.35  # PEO/LiTFSI melts at 350-430 K: 1.1-1.3 g/cm3
+    assert molecules_intact(build)
+
+
+def test_build_li_shell_is_in_range_and_stationary(build) -> None:
+    """Li⁺ first shell (2.8 Å): 4-6.5 O in all (ether + TFSI; neutron diffraction finds
+    about 5 ether O, see the data page); first half against second half: ether O per Li⁺
+    within 0.3 (5 % of the shell) and the fraction of Li⁺ with a TFSI⁻ within 0.1."""
+    numbers = summary(build)
+    assert 4.0 <= numbers["ether_o_per_li"] + numbers["tfsi_o_per_li"] <= 6.5
+    for key, tolerance in (("ether_o_per_li", 0.3), ("fraction_li_with_tfsi", 0.1)):
+        first, second = numbers[f"first_half_{key}"], numbers[f"second_half_{key}"]
+        assert abs(first - second) < tolerance, (build.path.name, key, first, second)
