@@ -23,9 +23,14 @@ class CrossValidation:
         ``n_states``, ``test_run``, ``vamp2_test``, ``vamp2_validation`` and, with
         several seeds per fold, ``seed``: the score of a (candidate, held-out run) is
         then the mean over its seeds.
+    memberships : dict
+        Optionally, the held-out run's memberships of each fit, keyed by
+        ``(n_states, test_run, seed)``, each (frames, n_targets, n_states): what the
+        per-fold reports are computed from.
     """
 
     rows: list[dict[str, float]] = field(default_factory=list)
+    memberships: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     def table(self) -> tuple[list[int], list[int], np.ndarray]:
         """Candidates, held-out runs and the (candidates, runs) array of held-out VAMP-2

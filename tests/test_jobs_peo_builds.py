@@ -44,12 +44,19 @@ def test_learn_from_builds_follows_the_plan(builds) -> None:
         batch_size=64,
     )
     descriptors = [np.tile(np.arange(8.0), (r.n_frames, 1)) for r in runs]  # fixed per dimer
+    # reference descriptors: a switching contact (the target's x above the box middle) and
+    # a fixed per-target "distance"
+    reference_inputs = [
+        (r.coords[:, r.target_index, 0] > r.lattices[:, None, 0, 0] / 2, d)
+        for r, d in zip(runs, descriptors, strict=True)
+    ]
     summary, probabilities = learn_from_builds(
         runs,
         names,
         plan=plan,
         training=training,
         descriptors=descriptors,
+        reference_inputs=reference_inputs,
         device="cpu",
         progress=False,
     )
@@ -66,6 +73,37 @@ def test_learn_from_builds_follows_the_plan(builds) -> None:
     assert summary["training"]["lag_ps"] == summary["lag_ps"]
     report = summary["held_out"]["build-03"]
     assert report["vamp2"] > 1.0 and isinstance(report["ck_passes"], bool)
+    # every development build is reported from the fold that held it out: its report is
+    # score is the cross-validation fit's held-out score at the chosen n (seed 0)
+    assert summary["held_out_role"] == {
+        "build-02": "fold",
+        "build-00": "fold",
+        "build-03": "lockbox",
+        "build-01": "fold",
+    }
+    for name in ("build-00", "build-01", "build-02"):
+        assert summary["held_out"][name]["vamp2"] > 1.0
+    fold_rows = [
+        r
+        for r in summary["cross_validation"]["rows"]
+        if r["n_states"] == summary["n_states"] and r["seed"] == 0
+    ]
+    for row in fold_rows:
+        name = names[row["test_run"]]
+        assert summary["held_out"][name]["vamp2"] == pytest.approx(row["vamp2_test"])
+    # the reference model: sets fixed without the build they score
+    reference = summary["reference"]
+    assert set(reference["held_out"]) == set(names)
+    for entry in reference["held_out"].values():
+        assert 1 <= entry["n_sets"] <= 6 and len(entry["edges_eo"]) == 2
+        assert entry["vamp2"] >= 1.0 - 1e-9
+    lock_edges = np.quantile(
+        np.concatenate([descriptors[i].ravel() for i in (0, 1, 3)]), [1 / 3, 2 / 3]
+    )
+    np.testing.assert_allclose(reference["held_out"]["build-03"]["edges_eo"], lock_edges)
+    assert reference["mean_fold_vamp2"] == pytest.approx(
+        np.mean([reference["held_out"][n]["vamp2"] for n in ("build-00", "build-01", "build-02")])
+    )
     assert len(probabilities) == 2 and len(probabilities[0]) == 4
     for per_build in probabilities[0]:
         assert per_build.shape == (400, 8, summary["n_states"])

@@ -185,6 +185,7 @@ def cross_validate_n_states(
     progress: bool = True,
     seeds: Sequence[int] | None = None,
     train_runs: Sequence[int] | None = None,
+    keep_memberships: bool = False,
 ) -> CrossValidation:
     """Train each candidate with each run held out in turn and score the held-out run.
 
@@ -204,6 +205,8 @@ def cross_validate_n_states(
     train_runs : sequence of int, optional
         Runs the folds may use at all (default: all). A lockbox run is left out here:
         it is neither trained on nor scored.
+    keep_memberships : bool
+        Keep each fit's memberships of its held-out run in ``result.memberships``.
     """
     from tqdm.auto import tqdm
 
@@ -224,6 +227,9 @@ def cross_validate_n_states(
     for n_states, test_run, fit_seed in tqdm(jobs, desc="cross-validation", disable=not progress):
         model, history = train_model(runs, n_states, [test_run], training, fit_seed, device)
         probabilities = predict(model, [runs[test_run]], device=device)
+        if keep_memberships:
+            key = (int(n_states), int(usable[test_run]), int(fit_seed))
+            result.memberships[key] = probabilities[0]
         result.rows.append(
             {
                 "n_states": int(n_states),
@@ -248,6 +254,7 @@ def staged_state_search(
     device: str = "auto",
     progress: bool = True,
     cross_validate: Any = None,
+    keep_memberships: bool = False,
 ) -> tuple[CrossValidation, dict[str, Any]]:
     """The number of states in two stages (the analysis plan, step 4).
 
@@ -261,10 +268,13 @@ def staged_state_search(
     Returns
     -------
     CrossValidation, dict
-        All rows, and ``stage_1`` (candidates), ``survivors``, ``chosen``.
+        All rows (with ``keep_memberships``, every fit's held-out memberships), and
+        ``stage_1`` (candidates), ``survivors``, ``chosen``.
     """
     cross_validate = cross_validate or cross_validate_n_states
     options = dict(training=training, device=device, progress=progress, train_runs=train_runs)
+    if keep_memberships:
+        options["keep_memberships"] = True
     first = cross_validate(trajectories, tuple(candidates), seeds=tuple(coarse_seeds), **options)
     survivors = first.survivors(1.0)
     second = (
@@ -272,7 +282,7 @@ def staged_state_search(
         if extra_seeds
         else CrossValidation()
     )
-    merged = CrossValidation(first.rows + second.rows)
+    merged = CrossValidation(first.rows + second.rows, {**first.memberships, **second.memberships})
     # go up from the smallest candidate; a state that did not survive stage 1 ends the
     # walk, one that did is kept when its gain on all seeds exceeds two standard errors
     gains = merged.per_state_gain()

@@ -15,10 +15,13 @@ in :mod:`gdynbook.jobs.peo`:
    held-out VAMP-2, CK test and timescales with intervals, seed agreement per build, and
    how much of the states is a fixed label per Li⁺.
 
-Not yet here (the plan's step 5 asks for them; they come with the data): the same report
-for each left-out build of the folds, the descriptor reference model
-(:mod:`gdynbook.systems.peo_litfsi.reference_model`) scored on the folds, and the
-transference numbers over builds
+The same report is made for each left-out build of the folds (from the first seed's
+cross-validation fit at the chosen number of states, which never saw it), and, given the
+descriptors, for the hand-made reference model
+(:mod:`gdynbook.systems.peo_litfsi.reference_model`): its sets are fixed on the training
+builds of each fold and on all development builds for the lockbox.
+
+Not yet here: the transference numbers over builds
 (:func:`gdynbook.transference.transference_over_units`).
 
 Units: ps.
@@ -71,6 +74,7 @@ def learn_from_builds(
     plan: BuildPlan | None = None,
     training: PeoTraining | None = None,
     descriptors: Sequence[np.ndarray] | None = None,
+    reference_inputs: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     device: str = "auto",
     progress: bool = True,
 ) -> tuple[dict[str, Any], list[list[np.ndarray]]]:
@@ -88,12 +92,19 @@ def learn_from_builds(
     descriptors : list of numpy.ndarray, optional
         A non-learned per-frame, per-target quantity per build (frames, n_targets), e.g.
         the chain-end distance, for the fixed-label comparison.
+    reference_inputs : list of (numpy.ndarray, numpy.ndarray), optional
+        Per build, the reference model's descriptors, each (frames, n_targets): whether
+        a TFSI O touches the Li⁺, and its distance from a chain end (EO units, NaN where
+        undefined).
 
     Returns
     -------
     summary : dict
         ``builds``, ``lockbox``, ``lag`` (the rule's outcome), ``lag_ps``,
-        ``n_states``, ``cross_validation``, ``held_out`` (the lockbox report),
+        ``n_states``, ``cross_validation``, ``held_out`` (per build: the lockbox's
+        report and each fold's; ``held_out_role`` says which is which), ``reference``
+        (the same reports for the descriptor model, with its sets; given
+        ``reference_inputs``),
         ``seed_agreement`` per build, ``between_ion_variance_fraction`` per build,
         ``epochs`` of every fit, ``plan`` and ``training``.
     probabilities : list (per seed) of lists (per build) of (frames, n_targets, n_states)
@@ -107,6 +118,8 @@ def learn_from_builds(
         raise ValueError(f"{len(runs)} trajectories but {len(names)} names: one per build.")
     if descriptors is not None and len(descriptors) != len(runs):
         raise ValueError("give one descriptor array per build (or none).")
+    if reference_inputs is not None and len(reference_inputs) != len(runs):
+        raise ValueError("give one (contact, distance) pair per build (or none).")
     lock = lockbox_index(names)
     development = [i for i in range(len(runs)) if i != lock]
     time_step = runs[0].time_step_ps
@@ -145,8 +158,10 @@ def learn_from_builds(
         extra_seeds=plan.extra_seeds,
         device=device,
         progress=progress,
+        keep_memberships=True,
     )
     n_states = int(stages["chosen"])
+    fold_seed = int(plan.coarse_seeds[0])
 
     # step 5: the ensemble on the development builds, then the lockbox, once
     _, histories, probabilities = train_ensemble(
@@ -156,6 +171,20 @@ def learn_from_builds(
     lockbox_report = held_out_build_report(
         reference[lock], lag_frames, time_step, plan.ck_steps, plan.n_bootstrap
     )
+    held_out = {names[lock]: lockbox_report}
+    for i in development:  # each fold's model at the chosen n never saw its build
+        held_out[names[i]] = held_out_build_report(
+            cross_validation.memberships[(n_states, i, fold_seed)],
+            lag_frames,
+            time_step,
+            plan.ck_steps,
+            plan.n_bootstrap,
+        )
+    reference_summary = None
+    if reference_inputs is not None:
+        reference_summary = reference_model_reports(
+            reference_inputs, names, lock, lag_frames, time_step, plan
+        )
     slowest = (lockbox_report["timescales_ps"] or [None])[0] or lag_ps
     fractions = {}
     for i, name in enumerate(names):
@@ -176,7 +205,9 @@ def learn_from_builds(
             "gain": {str(k): v for k, v in cross_validation.per_state_gain().items()},
             **stages,
         },
-        "held_out": {names[lock]: lockbox_report},
+        "held_out": held_out,
+        "held_out_role": {name: "lockbox" if i == lock else "fold" for i, name in enumerate(names)},
+        "reference": reference_summary,
         "seed_agreement": {
             name: [crisp_agreement([reference[i]], [p[i]]) for p in probabilities[1:]]
             for i, name in enumerate(names)
@@ -190,3 +221,42 @@ def learn_from_builds(
         "training": asdict(chosen_training),
     }
     return summary, probabilities
+
+
+def reference_model_reports(
+    reference_inputs: Sequence[tuple[np.ndarray, np.ndarray]],
+    names: Sequence[str],
+    lock: int,
+    lag_frames: int,
+    time_step_ps: float,
+    plan: BuildPlan,
+) -> dict[str, Any]:
+    """The hand-made reference model, scored like GDyNet: per development build with sets
+    fixed on the other development builds, and on the lockbox with sets fixed on all of
+    them (:func:`~gdynbook.systems.peo_litfsi.reference_model.fit_descriptor_sets`).
+
+    Returns
+    -------
+    dict
+        ``held_out`` (per build: :func:`~gdynbook.jobs.peo.held_out_build_report` of the
+        crisp memberships, plus ``n_sets`` and ``edges_eo``), ``mean_fold_vamp2``.
+    """
+    from gdynbook.systems.peo_litfsi.reference_model import fit_descriptor_sets
+
+    development = [i for i in range(len(names)) if i != lock]
+    reports: dict[str, Any] = {}
+    for held in [*development, lock]:
+        fitted_on = [i for i in development if i != held]
+        sets = fit_descriptor_sets(
+            [reference_inputs[i][0] for i in fitted_on],
+            [reference_inputs[i][1] for i in fitted_on],
+        )
+        memberships = sets.memberships(*reference_inputs[held])
+        report = held_out_build_report(
+            memberships, lag_frames, time_step_ps, plan.ck_steps, plan.n_bootstrap
+        )
+        report["n_sets"] = sets.n_states
+        report["edges_eo"] = [float(e) for e in sets.edges]
+        reports[names[held]] = report
+    fold_scores = [reports[names[i]]["vamp2"] for i in development]
+    return {"held_out": reports, "mean_fold_vamp2": float(np.mean(fold_scores))}
