@@ -120,3 +120,70 @@ def test_bad_build_lists_are_refused(builds) -> None:
         learn_from_builds(runs, names[:3])
     with pytest.raises(ValueError, match="at least three"):
         learn_from_builds(runs[:2], names[:2])
+
+
+def test_transference_from_builds_takes_one_sample_per_build_in_both_frames() -> None:
+    """On shipped builds: each build's sample is recomputed by hand (ion centres against
+    the system's or the PEO's centre of mass, united-atom masses, slopes over 10-30 % of
+    the build), and the coefficient intervals are Student t over builds."""
+    import json
+
+    from scipy import stats
+
+    from gdynbook import data
+    from gdynbook.jobs.peo_builds import transference_from_builds
+    from gdynbook.systems.peo_litfsi.runs import load_run
+
+    root = data.data_dir() / "peo_litfsi"
+    finished = [
+        p.parent
+        for p in sorted(root.glob("screen/*/provenance.json"))
+        if json.loads(p.read_text()).get("complete")
+    ]
+    if len(finished) < 2:
+        pytest.skip("needs two finished shipped builds")
+    builds = [load_run(p) for p in finished[:2]]
+    summary = transference_from_builds(builds, n_bootstrap=10)
+    assert summary["builds"] == [p.name for p in finished[:2]]
+    for k, build in enumerate(builds):
+        coords = build.traj.coords.astype(np.float64)
+        masses = build.masses
+        tfsi = [
+            np.flatnonzero(build.residue_index == r)
+            for r in np.unique(build.residue_index[build.tfsi_n_index])
+        ]
+        anion = np.stack(
+            [
+                np.einsum("fnk,n->fk", coords[:, atoms], masses[atoms]) / masses[atoms].sum()
+                for atoms in tfsi
+            ],
+            axis=1,
+        )
+        cation = coords[:, build.li_index]
+        peo = np.isin(np.arange(masses.size), np.concatenate([build.li_index, *tfsi]), invert=True)
+        centre = {
+            "barycentric": np.einsum("fnk,n->fk", coords, masses) / masses.sum(),
+            "solvent": np.einsum("fnk,n->fk", coords[:, peo], masses[peo]) / masses[peo].sum(),
+        }
+        span = (build.traj.n_frames - 1) * build.traj.time_step_ps
+        first = max(1, round(0.1 * span / build.traj.time_step_ps))
+        lags = np.arange(first, round(0.3 * span / build.traj.time_step_ps) + 1)
+        for frame, reference in centre.items():
+            c, a = cation - reference[:, None], anion - reference[:, None]
+            dp = [c.sum(1)[lag:] - c.sum(1)[:-lag] for lag in lags]
+            dm = [a.sum(1)[lag:] - a.sum(1)[:-lag] for lag in lags]
+            l_pm = [np.mean(np.sum(x * y, -1)) for x, y in zip(dp, dm, strict=True)]
+            d_plus = [np.mean(np.sum((c[lag:] - c[:-lag]) ** 2, -1)) for lag in lags]
+            t = lags * build.traj.time_step_ps
+            sample = summary[frame]["samples"][k]
+            assert sample[2] == pytest.approx(np.polyfit(t, l_pm, 1)[0] / 6, rel=1e-8)
+            assert sample[3] == pytest.approx(np.polyfit(t, d_plus, 1)[0] / 6, rel=1e-8)
+    for frame in ("barycentric", "solvent"):
+        units = np.array(summary[frame]["samples"])
+        for column, name in enumerate(("l_pp", "l_mm", "l_pm", "d_plus", "d_minus")):
+            interval = summary[frame][name]
+            sem = units[:, column].std(ddof=1) / np.sqrt(len(units))
+            assert interval["value"] == pytest.approx(units[:, column].mean())
+            assert interval["half_width"] == pytest.approx(stats.t.ppf(0.975, len(units) - 1) * sem)
+    with pytest.raises(ValueError, match="at least two independent builds"):
+        transference_from_builds(builds[:1])

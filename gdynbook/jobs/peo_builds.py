@@ -21,8 +21,8 @@ descriptors, for the hand-made reference model
 (:mod:`gdynbook.systems.peo_litfsi.reference_model`): its sets are fixed on the training
 builds of each fold and on all development builds for the lockbox.
 
-Not yet here: the transference numbers over builds
-(:func:`gdynbook.transference.transference_over_units`).
+:func:`transference_from_builds` gives the Onsager coefficients and t₊ over builds in
+both reference frames (the plan's last item); it needs no learned model.
 
 Units: ps.
 """
@@ -260,3 +260,71 @@ def reference_model_reports(
         reports[names[held]] = report
     fold_scores = [reports[names[i]]["vamp2"] for i in development]
     return {"held_out": reports, "mean_fold_vamp2": float(np.mean(fold_scores))}
+
+
+def transference_from_builds(
+    builds: Sequence[Any], confidence: float = 0.95, n_bootstrap: int = 200
+) -> dict[str, Any]:
+    """Onsager coefficients and t₊ over independent builds, in both reference frames
+    (the analysis plan, step 5).
+
+    Each build is one sample: its coefficients are fitted over 10–30 % of its length
+    (the default window of :func:`~gdynbook.transference.onsager_coefficients`), with the
+    system's (barycentric) or the solvent's (PEO) centre-of-mass displacement subtracted;
+    masses are the builds' own (united-atom for heavy-atom frames). Intervals are over
+    builds: Student's t with n − 1 degrees of freedom for the coefficients, a jackknife
+    over builds for the ratios t₊ (:func:`~gdynbook.transference.transference_over_units`).
+
+    Parameters
+    ----------
+    builds : list of PeoLitfsiRun
+        Independent builds (:func:`~gdynbook.systems.peo_litfsi.runs.load_builds`).
+    confidence : float
+        Two-sided coverage of the intervals.
+
+    Returns
+    -------
+    dict
+        Per frame (``barycentric``, ``solvent``): ``samples`` (per build L₊₊, L₋₋, L₊₋,
+        D₊, D₋ in Å²/ps), ``fit_window_ps`` per build, and the intervals ``l_pp``,
+        ``l_mm``, ``l_pm``, ``d_plus``, ``d_minus``, ``ideal``, ``full`` (value,
+        standard error, half-width, …); ``builds``: names.
+
+    Raises
+    ------
+    ValueError
+        With fewer than two builds (no interval over one unit).
+    """
+    import mdtraj
+
+    from gdynbook.transference import (
+        formal_charges,
+        transference_in_both_frames,
+        transference_over_units,
+    )
+
+    if len(builds) < 2:
+        raise ValueError(
+            f"{len(builds)} build(s): intervals over builds need at least two independent builds."
+        )
+    samples: dict[str, list[np.ndarray]] = {"barycentric": [], "solvent": []}
+    windows: dict[str, list[list[float]]] = {"barycentric": [], "solvent": []}
+    for build in builds:
+        topology = mdtraj.load_topology(str(build.path / "topology.pdb"))
+        charges = formal_charges(topology, build.masses)
+        both = transference_in_both_frames(
+            [build.traj], charges, n_blocks=1, n_bootstrap=n_bootstrap
+        )
+        for frame, result in (("barycentric", both.barycentric), ("solvent", both.solvent)):
+            samples[frame].append(result.coefficients.samples[0])
+            windows[frame].append([float(w) for w in result.coefficients.fit_window_ps])
+    summary: dict[str, Any] = {"builds": [build.path.name for build in builds]}
+    for frame in ("barycentric", "solvent"):
+        units = np.array(samples[frame])
+        intervals = transference_over_units(units, confidence)
+        summary[frame] = {
+            "samples": units.tolist(),
+            "fit_window_ps": windows[frame],
+            **{name: asdict(interval) for name, interval in intervals.items()},
+        }
+    return summary
