@@ -969,17 +969,37 @@ def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         type=Path,
         default=None,
-        help="folder with the run-NN directories (default: the shipped data/peo_litfsi)",
+        help="folder with the build-NN (or older run-NN) directories (default: the shipped "
+        "data/peo_litfsi). Builds are analysed by the registered plan "
+        "(reference/peo_analysis_plan.md), which fixes states, lag and seeds",
     )
     parser.add_argument(
         "--states",
         type=bounded(int, 2),
         nargs="+",
-        default=[2, 3, 4],
-        help="numbers of states to cross-validate (one value: skip cross-validation)",
+        default=None,
+        help="run-NN data only: numbers of states to cross-validate (default 2 3 4; one "
+        "value: skip cross-validation)",
     )
     parser.add_argument(
-        "--seeds", type=bounded(int, 0), nargs="+", default=[0, 1, 2], help="ensemble seeds"
+        "--seeds",
+        type=bounded(int, 0),
+        nargs="+",
+        default=None,
+        help="run-NN data only: ensemble seeds (default 0 1 2)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=["plan", "smoke"],
+        default="plan",
+        help="builds only: plan = the registered analysis plan; smoke = a minutes-long check "
+        "of the pipeline with tiny models (not a result)",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=bounded(int, 10),
+        default=None,
+        help="builds only: use the first N frames of every build (a quick check, not the plan)",
     )
     parser.add_argument(
         "--epochs", type=bounded(int, 1), default=None, help="training epochs (default 15)"
@@ -1009,7 +1029,15 @@ def _run_peo(args: argparse.Namespace) -> int:
 
     from gdynbook import data
     from gdynbook.jobs.peo import PeoTraining, run_peo_job
+    from gdynbook.systems.peo_litfsi.runs import build_directories
 
+    root = args.data if args.data is not None else data.data_dir() / "peo_litfsi"
+    if build_directories(root):
+        return _run_peo_builds(args, root)
+    if args.preset != "plan" or args.max_frames is not None:
+        raise ValueError(f"--preset and --max-frames are for build-NN data; {root} has none.")
+    args.states = args.states or [2, 3, 4]
+    args.seeds = args.seeds or [0, 1, 2]
     if any(n < 2 for n in args.states):
         raise ValueError("--states must be numbers of states of at least 2.")
     output = prepare_output_dir(args.output, args.overwrite, ["summary.json"])
@@ -1020,7 +1048,6 @@ def _run_peo(args: argparse.Namespace) -> int:
         training = replace(training, n_epochs=args.epochs)
     if args.lag_ps is not None:
         training = replace(training, lag_ps=args.lag_ps)
-    root = args.data if args.data is not None else data.data_dir() / "peo_litfsi"
     if args.threads is not None:
         import torch
 
@@ -1044,6 +1071,79 @@ def _run_peo(args: argparse.Namespace) -> int:
     agreement = ", ".join(f"{a:.3f}" for a in summary["agreement_with_seed0"])
     print(f"seeds agree with seed {summary['seeds'][0]} on {agreement} of the samples")
     print(f"written to {output}")
+    return 0
+
+
+def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
+    from dataclasses import replace
+
+    from gdynbook.jobs.peo import PeoTraining
+    from gdynbook.jobs.peo_builds import PLAN_TRAINING, BuildPlan, run_build_job
+
+    fixed = [
+        name
+        for name, value in (
+            ("--states", args.states),
+            ("--seeds", args.seeds),
+            ("--lag-ps", args.lag_ps),
+        )
+        if value is not None
+    ]
+    if fixed:
+        raise ValueError(
+            f"{root} holds build-NN directories: the registered analysis plan "
+            f"(reference/peo_analysis_plan.md) fixes {', '.join(fixed)}; drop them."
+        )
+    output = prepare_output_dir(args.output, args.overwrite, ["summary.json"])
+    if args.preset == "smoke":
+        plan = BuildPlan(
+            candidates=(2, 3),
+            lag_ladder_ps=(5.0, 10.0, 20.0),
+            lag_states=(2,),
+            coarse_seeds=(0,),
+            extra_seeds=(),
+            ensemble_seeds=(0,),
+            ck_steps=2,
+            n_bootstrap=10,
+        )
+        training = PeoTraining(
+            lag_ps=10.0,
+            n_conv=1,
+            n_neighbors=4,
+            atom_fea_len=8,
+            h_fea_len=8,
+            n_epochs=1,
+            patience=1,
+        )
+    else:
+        plan, training = BuildPlan(), PLAN_TRAINING
+    if args.epochs is not None:
+        training = replace(training, n_epochs=args.epochs)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    summary = run_build_job(
+        root,
+        output,
+        plan=plan,
+        training=training,
+        max_frames=args.max_frames,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    for n, (mean, sem) in summary["cross_validation"]["scores"].items():
+        print(f"{n} states: held-out VAMP-2 {mean:.3f} ± {sem:.3f} (folds: builds)")
+    print(f"chosen: {summary['n_states']} states at a lag of {summary['lag_ps']:g} ps")
+    lockbox = summary["held_out"][summary["lockbox"]]
+    print(
+        f"lockbox {summary['lockbox']}: held-out VAMP-2 {lockbox['vamp2']:.3f}, CK test "
+        f"{'passes' if lockbox['ck_passes'] else 'fails'}; reference model "
+        f"{summary['reference_vamp2']:.3f} (mean over folds)"
+    )
+    if args.preset == "smoke" or args.max_frames is not None:
+        print("(a quick check, not the registered plan: do not report these numbers)")
+    print(f"written to {output} in {summary['wall_time_s']:.0f} s")
     return 0
 
 

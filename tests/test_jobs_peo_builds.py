@@ -50,7 +50,7 @@ def test_learn_from_builds_follows_the_plan(builds) -> None:
         (r.coords[:, r.target_index, 0] > r.lattices[:, None, 0, 0] / 2, d)
         for r, d in zip(runs, descriptors, strict=True)
     ]
-    summary, probabilities = learn_from_builds(
+    summary, probabilities, models = learn_from_builds(
         runs,
         names,
         plan=plan,
@@ -104,7 +104,7 @@ def test_learn_from_builds_follows_the_plan(builds) -> None:
     assert reference["mean_fold_vamp2"] == pytest.approx(
         np.mean([reference["held_out"][n]["vamp2"] for n in ("build-00", "build-01", "build-02")])
     )
-    assert len(probabilities) == 2 and len(probabilities[0]) == 4
+    assert len(probabilities) == 2 == len(models) and len(probabilities[0]) == 4
     for per_build in probabilities[0]:
         assert per_build.shape == (400, 8, summary["n_states"])
     assert set(summary["seed_agreement"]) == set(names)
@@ -187,3 +187,133 @@ def test_transference_from_builds_takes_one_sample_per_build_in_both_frames() ->
             assert interval["half_width"] == pytest.approx(stats.t.ppf(0.975, len(units) - 1) * sem)
     with pytest.raises(ValueError, match="at least two independent builds"):
         transference_from_builds(builds[:1])
+
+
+def split_shipped_builds(root, n_builds: int = 4):
+    """Stand-in builds for wiring tests: the finished shipped screen builds cut into
+    halves (chunks 0-1 and 2-3), each half its own build-NN folder."""
+    import json
+    import shutil
+
+    from gdynbook import data
+
+    shipped = data.data_dir() / "peo_litfsi"
+    sources = [
+        p.parent
+        for p in sorted(shipped.glob("screen/*/provenance.json"))
+        if json.loads(p.read_text()).get("complete")
+    ]
+    made = []
+    for source in sources:
+        provenance = json.loads((source / "provenance.json").read_text())
+        chunks = provenance["chunks"]
+        half = len(chunks) // 2
+        for part in (chunks[:half], chunks[half:]):
+            if len(made) == n_builds:
+                return made
+            folder = root / f"build-{len(made):02d}"
+            folder.mkdir(parents=True)
+            shutil.copy(source / "topology.pdb", folder)
+            for record in part:
+                shutil.copy(source / record["file"], folder)
+            (folder / "provenance.json").write_text(
+                json.dumps({**provenance, "chunks": part, "total_frames": 50 * len(part)})
+            )
+            made.append(folder)
+    return made
+
+
+def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
+    import json
+
+    import torch
+
+    from gdynbook.jobs.peo import PeoTraining, load_ensemble
+    from gdynbook.jobs.peo_builds import run_build_job
+
+    made = split_shipped_builds(tmp_path / "builds")
+    if len(made) < 4:
+        pytest.skip("needs two finished shipped builds")
+    torch.set_num_threads(1)
+    plan = BuildPlan(
+        candidates=(2, 3),
+        lag_ladder_ps=(5.0, 10.0, 20.0),
+        lag_states=(2,),
+        coarse_seeds=(0,),
+        extra_seeds=(),
+        ensemble_seeds=(0, 1),
+        ck_steps=2,
+        n_bootstrap=10,
+    )
+    training = PeoTraining(
+        lag_ps=10.0,
+        n_conv=1,
+        n_neighbors=4,
+        atom_fea_len=8,
+        h_fea_len=8,
+        n_epochs=1,
+        patience=1,
+        batch_size=64,
+    )
+    summary = run_build_job(
+        tmp_path / "builds",
+        tmp_path / "out",
+        plan=plan,
+        training=training,
+        max_frames=60,
+        device="cpu",
+        progress=False,
+    )
+    stored = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert (
+        stored["builds"] == [f"build-{k:02d}" for k in range(4)] and stored["lockbox"] == "build-03"
+    )
+    for key in (
+        "n_states",
+        "lag_ps",
+        "held_out",
+        "timescales_ps",
+        "populations",
+        "between_ion_variance_fraction",
+        "seed_agreement",
+        "reference_vamp2",
+        "transference",
+    ):
+        assert key in stored, key
+    assert set(stored["held_out"]) == set(stored["builds"])
+    for report in stored["held_out"].values():
+        assert {"vamp2", "ck_max_deviation", "ck_half_width", "ck_passes"} <= set(report)
+    assert stored["frames"] == [60] * 4
+    populations = np.array(stored["populations"]["per_build"])
+    assert populations.shape == (3, stored["n_states"])
+    np.testing.assert_allclose(populations.sum(axis=1), 1.0)
+    assert stored["transference"]["builds"] == stored["builds"]
+    assert stored["reference_vamp2"] == summary["reference"]["mean_fold_vamp2"]
+    # the stored memberships are what the chapters load
+    _, probabilities = load_ensemble(tmp_path / "out")
+    assert sorted(probabilities) == [0, 1]
+    assert probabilities[0][0].shape == (60, 24, stored["n_states"])
+    assert (tmp_path / "out" / "gdynet-seed1.pt").is_file()
+
+
+def test_peo_command_runs_the_plan_on_builds(tmp_path, capsys) -> None:
+    import json
+
+    import torch
+
+    from gdynbook.cli import main
+
+    made = split_shipped_builds(tmp_path / "builds")
+    if len(made) < 4:
+        pytest.skip("needs two finished shipped builds")
+    torch.set_num_threads(1)
+    base = ["peo", "--data", str(tmp_path / "builds"), "--device", "cpu", "--no-progress"]
+    assert main([*base, "--states", "2", "--output", str(tmp_path / "a")]) == 2
+    assert "fixes --states" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    command = [*base, "--preset", "smoke", "--max-frames", "60", "--output", str(tmp_path / "b")]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "lockbox build-03: held-out VAMP-2" in printed and "not the registered plan" in printed
+    stored = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert stored["lockbox"] == "build-03" and stored["max_frames"] == 60

@@ -128,3 +128,31 @@ def test_diagnostics_of_the_shipped_run_agree_with_independent_counts(shipped_ru
     assert 0 <= values["baseline_tfsi"] <= values["baseline_chain_end"] <= 1
     if values["chain_residence_is_lower_bound"]:
         assert values["chain_residence_ps"] == pytest.approx(16 * 2500.0)
+
+
+def test_li_descriptors_match_the_shell_counts_and_the_chain_positions(shipped_run) -> None:
+    from gdynbook.systems.peo_litfsi.diagnostics import li_descriptors
+    from gdynbook.systems.peo_litfsi.runs import tfsi_in_shell
+
+    run = shipped_run
+    contact, distance = li_descriptors(run)
+    np.testing.assert_array_equal(contact, tfsi_in_shell(run))
+    # by hand on a few frames: the ether O of each chain in order, ends at 0 and n − 1
+    o_index = run.ether_o_index
+    chains = run.residue_index[o_index]
+    for frame in (0, run.traj.n_frames // 2, run.traj.n_frames - 1):
+        coords = run.traj.coords[frame]
+        lengths = np.diag(run.traj.lattices[frame])
+        for li_pos, li in enumerate(run.li_index):
+            delta = coords[o_index] - coords[li]
+            delta -= lengths * np.round(delta / lengths)
+            inside = np.flatnonzero(np.linalg.norm(delta, axis=1) < 2.8)
+            if inside.size == 0:
+                assert np.isnan(distance[frame, li_pos])
+                continue
+            from_end = []
+            for o in inside:
+                members = np.flatnonzero(chains == chains[o])  # topology order = chain order
+                k = int(np.flatnonzero(members == o)[0])
+                from_end.append(min(k, members.size - 1 - k))
+            assert distance[frame, li_pos] == pytest.approx(np.mean(from_end))

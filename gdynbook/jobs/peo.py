@@ -616,12 +616,14 @@ def run_peo_job(
 
 
 def load_ensemble(folder: str | Path) -> tuple[dict[str, Any], dict[int, list[np.ndarray]]]:
-    """The summary and the shipped probabilities ({seed: [per run (frames, Li, states)]})."""
+    """The summary and the shipped probabilities ({seed: [per run (frames, Li, states)]}),
+    of :func:`run_peo_job` (``runs``) or of ``peo_builds.run_build_job`` (``builds``)."""
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text())
+    names = summary["runs"] if "runs" in summary else summary["builds"]
     with np.load(folder / "predictions.npz") as stored:
         probabilities = {
-            seed: [stored[f"seed{seed}_{name}"].astype(np.float64) for name in summary["runs"]]
+            seed: [stored[f"seed{seed}_{name}"].astype(np.float64) for name in names]
             for seed in summary["seeds"]
         }
     return summary, probabilities

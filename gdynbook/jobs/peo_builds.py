@@ -23,6 +23,8 @@ builds of each fold and on all development builds for the lockbox.
 
 :func:`transference_from_builds` gives the Onsager coefficients and t₊ over builds in
 both reference frames (the plan's last item); it needs no learned model.
+:func:`run_build_job` does all of it on a folder of builds and writes ``summary.json``,
+the memberships and the models (``gdynbook peo --data <folder with build-NN>``).
 
 Units: ps.
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,7 +80,7 @@ def learn_from_builds(
     reference_inputs: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     device: str = "auto",
     progress: bool = True,
-) -> tuple[dict[str, Any], list[list[np.ndarray]]]:
+) -> tuple[dict[str, Any], list[list[np.ndarray]], list[Any]]:
     """Run the analysis plan on independent builds.
 
     Parameters
@@ -109,6 +112,8 @@ def learn_from_builds(
         ``epochs`` of every fit, ``plan`` and ``training``.
     probabilities : list (per seed) of lists (per build) of (frames, n_targets, n_states)
         The final ensemble's memberships, states matched to seed 0's.
+    models : list of GDyNet
+        The final ensemble, one per seed (trained on every build but the lockbox).
     """
     plan = plan or BuildPlan()
     training = training or PLAN_TRAINING
@@ -164,7 +169,7 @@ def learn_from_builds(
     fold_seed = int(plan.coarse_seeds[0])
 
     # step 5: the ensemble on the development builds, then the lockbox, once
-    _, histories, probabilities = train_ensemble(
+    models, histories, probabilities = train_ensemble(
         runs, n_states, plan.ensemble_seeds, [lock], chosen_training, device, progress
     )
     reference = probabilities[0]
@@ -220,7 +225,7 @@ def learn_from_builds(
         "plan": asdict(plan),
         "training": asdict(chosen_training),
     }
-    return summary, probabilities
+    return summary, probabilities, models
 
 
 def reference_model_reports(
@@ -327,4 +332,156 @@ def transference_from_builds(
             "fit_window_ps": windows[frame],
             **{name: asdict(interval) for name, interval in intervals.items()},
         }
+    return summary
+
+
+def _development_koopman_summary(
+    probabilities: Sequence[np.ndarray],
+    development: Sequence[int],
+    lag_frames: int,
+    time_step_ps: float,
+    n_bootstrap: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Timescales of the final model's memberships pooled over the development builds
+    (intervals from resampling whole builds), and the stationary populations per build
+    (mean with a Student-t interval over builds). In-sample for the final model."""
+    from gdynbook.intervals import t_interval
+    from gdynbook.koopman import estimate_koopman, implied_timescales, split_targets
+
+    series, groups = [], []
+    for i in development:
+        per_li = split_targets([probabilities[i]])
+        series += per_li
+        groups += [i] * len(per_li)
+    its = implied_timescales(
+        series,
+        [lag_frames],
+        time_step_ps,
+        n_bootstrap=n_bootstrap,
+        resample="groups",
+        groups=groups,
+    )
+
+    def listed(values: np.ndarray) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in values[0]]
+
+    timescales = {
+        "value": listed(its.timescales_ps),
+        "lower": listed(its.lower_ps),
+        "upper": listed(its.upper_ps),
+        "builds": [int(i) for i in development],
+        "resample": "builds",
+    }
+    per_build = np.array(
+        [
+            estimate_koopman(split_targets([probabilities[i]]), lag_frames, warn=False).populations
+            for i in development
+        ]
+    )
+    intervals = [asdict(t_interval(per_build[:, k])) for k in range(per_build.shape[1])]
+    populations = {"per_build": per_build.tolist(), "over_builds": intervals}
+    return timescales, populations
+
+
+def run_build_job(
+    root: str | Path,
+    output: str | Path,
+    *,
+    plan: BuildPlan | None = None,
+    training: PeoTraining | None = None,
+    max_frames: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The analysis plan on the builds under ``root``, written to ``output``.
+
+    Loads every ``build-NN`` (:func:`~gdynbook.systems.peo_litfsi.runs.load_builds`),
+    computes the non-learned descriptors
+    (:func:`~gdynbook.systems.peo_litfsi.diagnostics.li_descriptors`), runs
+    :func:`learn_from_builds` and :func:`transference_from_builds`, and writes
+
+    * ``summary.json``: everything :func:`learn_from_builds` reports, plus
+      ``timescales_ps`` (the final model on the development builds, intervals over
+      builds, and the lockbox's held-out ones), ``populations``, ``reference_vamp2``,
+      ``transference``, ``frames``, ``time_step_ps``, ``wall_time_s``;
+    * ``predictions.npz``: memberships per seed and build (``seed<S>_<build>``, float32);
+    * ``gdynet-seed<S>.pt``: the final models.
+
+    Parameters
+    ----------
+    root : path
+        Folder with the ``build-NN`` directories.
+    output : path
+    plan, training : optional
+        Default: the registered plan (:class:`BuildPlan`, :data:`PLAN_TRAINING`).
+    max_frames : int, optional
+        Use only the first frames of every build (quick checks; not the plan).
+    """
+    import time
+
+    from gdynbook import __version__
+    from gdynbook.jobs.rundir import save_checkpoint, write_arrays, write_json
+    from gdynbook.systems.peo_litfsi.diagnostics import li_descriptors
+    from gdynbook.systems.peo_litfsi.runs import load_builds
+
+    plan = plan or BuildPlan()
+    training = training or PLAN_TRAINING
+    started = time.perf_counter()
+    builds = load_builds(root)
+    if max_frames is not None:
+        builds = [replace(b, traj=b.traj[:max_frames]) for b in builds]
+    names = [b.path.name for b in builds]
+    trajectories = [b.traj for b in builds]
+    inputs = [li_descriptors(b) for b in builds]
+    summary, probabilities, models = learn_from_builds(
+        trajectories,
+        names,
+        plan=plan,
+        training=training,
+        descriptors=[distance for _, distance in inputs],
+        reference_inputs=inputs,
+        device=device,
+        progress=progress,
+    )
+    time_step = trajectories[0].time_step_ps
+    lag_frames = lag_in_frames(summary["lag_ps"], time_step, "chosen lag")
+    lock = names.index(summary["lockbox"])
+    development = [i for i in range(len(names)) if i != lock]
+    timescales, populations = _development_koopman_summary(
+        probabilities[0], development, lag_frames, time_step, plan.n_bootstrap
+    )
+    timescales["lockbox"] = {
+        "value": summary["held_out"][summary["lockbox"]]["timescales_ps"],
+        "lower": summary["held_out"][summary["lockbox"]]["timescales_lower_ps"],
+        "upper": summary["held_out"][summary["lockbox"]]["timescales_upper_ps"],
+    }
+    summary.update(
+        {
+            "gdynbook_version": __version__,
+            "frames": [t.n_frames for t in trajectories],
+            "time_step_ps": time_step,
+            "timescales_ps": timescales,
+            "populations": populations,
+            "reference_vamp2": summary["reference"]["mean_fold_vamp2"],
+            "transference": transference_from_builds(builds, n_bootstrap=plan.n_bootstrap),
+            "seeds": [int(s) for s in plan.ensemble_seeds],
+            "max_frames": max_frames,
+        }
+    )
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed, model in zip(plan.ensemble_seeds, models, strict=True):
+        save_checkpoint(
+            model, out / f"gdynet-seed{seed}.pt", lag_frames=lag_frames, time_step_ps=time_step
+        )
+    write_arrays(
+        out / "predictions.npz",
+        **{
+            f"seed{seed}_{name}": p.astype(np.float32)
+            for seed, per_build in zip(plan.ensemble_seeds, probabilities, strict=True)
+            for name, p in zip(names, per_build, strict=True)
+        },
+    )
+    summary["wall_time_s"] = time.perf_counter() - started
+    write_json(out / "summary.json", summary)
     return summary

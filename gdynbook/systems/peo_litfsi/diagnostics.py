@@ -318,6 +318,26 @@ def li_diagnostics(
     }
 
 
+def li_descriptors(
+    run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two non-learned Li⁺ descriptors of the reference model, per frame and Li⁺.
+
+    Returns
+    -------
+    tfsi_contact : numpy.ndarray of bool, shape (n_frames, n_li)
+        Whether a TFSI O lies within ``cutoff_a`` (Å) of the Li⁺.
+    chain_end_distance : numpy.ndarray, shape (n_frames, n_li)
+        Mean distance (EO units) of the Li⁺'s shell ether O from the nearest chain end;
+        NaN without an ether O in the shell (:func:`chain_end_distance`).
+    """
+    traj = run.traj
+    tfsi_contact = (pair_distances(traj, run.li_index, run.tfsi_o_index) < cutoff_a).any(axis=-1)
+    li_o = pair_distances(traj, run.li_index, run.ether_o_index)
+    _, position, length = ether_oxygen_layout(run)
+    return tfsi_contact, chain_end_distance(li_o, position, length, cutoff_a)
+
+
 # ---------------------------------------------------------------------- equilibration
 def equilibration_trace(
     build_dir: str | Path, cutoff_a: float = LI_O_SHELL_A
