@@ -183,3 +183,34 @@ def test_production_campaign_carries_the_chosen_setting(tmp_path: Path, chosen: 
         production_campaign(screen_path, "q0.9-eo12")
     with pytest.raises(ValueError, match="seeds must differ"):
         production_campaign(screen_path, chosen, seeds=(4101, 1))
+
+
+def test_equilibration_trace_figure_draws_each_build() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from gdynbook.systems.peo_litfsi.figures import plot_equilibration_traces
+
+    time = np.arange(10, 310, 10.0)
+    stage = np.where(time <= 100, "anneal", "npt")
+    traces = {
+        name: {
+            "time_ps": time,
+            "stage": stage,
+            "fraction_li_with_tfsi": np.linspace(0.5, 0.1, time.size) * scale,
+            "fraction_li_on_start_chain": np.linspace(1.0, 0.8, time.size),
+        }
+        for name, scale in (("a", 1.0), ("b", 0.5))
+    }
+    fig = plot_equilibration_traces(traces)
+    pair, chain = fig.axes
+    assert [line.get_label() for line in pair.get_lines()] == ["a", "b"]
+    np.testing.assert_allclose(
+        pair.get_lines()[1].get_ydata(), traces["b"]["fraction_li_with_tfsi"]
+    )
+    np.testing.assert_allclose(chain.get_lines()[0].get_xdata(), time / 1000.0)
+    shaded = pair.patches[0]
+    assert shaded.get_x() == pytest.approx(0.01)
+    assert shaded.get_x() + shaded.get_width() == pytest.approx(0.1)

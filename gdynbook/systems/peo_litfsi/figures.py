@@ -323,3 +323,34 @@ def plot_screen(rows: Sequence[Any], verdict: Any) -> Figure:
     axes[3].axhline(0.0, color="0.5", ls="--", lw=1)
     fig.tight_layout()
     return fig
+
+
+def plot_equilibration_traces(traces: dict[str, dict[str, np.ndarray]]) -> Figure:
+    """Pairing and chain residence of the Li⁺ through each build's anneal (shaded, 500 K)
+    and NPT stage, one line per build.
+
+    Left: the fraction of Li⁺ with a TFSI O in the first shell; right: the fraction still
+    held by the chain that held them at the first trace frame.
+
+    Parameters
+    ----------
+    traces : dict
+        Build name → :func:`~gdynbook.systems.peo_litfsi.diagnostics.equilibration_trace`.
+    """
+    fig, (ax_pair, ax_chain) = plt.subplots(1, 2, figsize=(10.0, 3.2), sharex=True)
+    for k, (name, trace) in enumerate(traces.items()):
+        time_ns = trace["time_ps"] / 1000.0
+        ax_pair.plot(time_ns, trace["fraction_li_with_tfsi"], color=f"C{k}", lw=1, label=name)
+        ax_chain.plot(time_ns, trace["fraction_li_on_start_chain"], color=f"C{k}", lw=1)
+    first = next(iter(traces.values()))
+    anneal = first["time_ps"][first["stage"] == "anneal"] / 1000.0
+    for ax in (ax_pair, ax_chain):
+        if anneal.size:
+            ax.axvspan(anneal.min(), anneal.max(), color="0.92", zorder=0)
+        ax.set_xlabel("time since the build (ns); shaded: 500 K anneal")
+        ax.set_ylim(-0.02, 1.02)
+    ax_pair.set_ylabel("Li⁺ with a TFSI⁻ in the shell")
+    ax_chain.set_ylabel("Li⁺ still on their first chain")
+    ax_pair.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
