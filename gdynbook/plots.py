@@ -339,3 +339,67 @@ def plot_training_histories(histories: Sequence[dict], labels: Sequence[str]) ->
     ax.set_ylabel("VAMP-2 (dashed: training)")
     ax.legend(frameon=False, fontsize=8)
     return ax
+
+
+def plot_held_out_builds(summary: dict) -> Axes:
+    """Held-out VAMP-2 of each build, from a model that never saw it: GDyNet (the fold's
+    model, or the final one for the lockbox) beside the hand-made reference model; the
+    lockbox is marked.
+
+    Parameters
+    ----------
+    summary : dict
+        What :func:`gdynbook.jobs.peo_builds.run_build_job` writes (``summary.json``):
+        ``builds``, ``lockbox``, ``held_out`` and ``reference``.
+    """
+    names = list(summary["builds"])
+    x = np.arange(len(names))
+    learned = [summary["held_out"][name]["vamp2"] for name in names]
+    ax = _axis(None, (1.0 + 0.8 * len(names), 3.4))
+    width = 0.38
+    ax.bar(x - width / 2, learned, width, color="C0", label="GDyNet")
+    reference = summary.get("reference")
+    if reference is not None:
+        values = [reference["held_out"][name]["vamp2"] for name in names]
+        ax.bar(x + width / 2, values, width, color="C1", label="descriptor sets")
+    lock = names.index(summary["lockbox"])
+    ax.axvspan(lock - 0.5, lock + 0.5, color="0.92", zorder=0, label="lockbox")
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set_ylabel("held-out VAMP-2")
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def plot_label_fractions(summary: dict) -> Axes:
+    """How much of the learned states is a fixed label per Li⁺, build by build: the
+    between-ion share of the membership variance, the share a label switching with the
+    model's slowest timescale would leave by chance, and the share of a non-learned
+    descriptor (the distance from a chain end).
+
+    Parameters
+    ----------
+    summary : dict
+        ``builds`` and ``between_ion_variance_fraction`` (per build: ``learned``,
+        ``baseline``, ``descriptor``), as :func:`gdynbook.jobs.peo_builds.run_build_job`
+        writes them.
+    """
+    names = list(summary["builds"])
+    fractions = summary["between_ion_variance_fraction"]
+    x = np.arange(len(names))
+    ax = _axis(None, (1.0 + 0.8 * len(names), 3.4))
+    for k, (key, label) in enumerate(
+        (
+            ("learned", "learned states"),
+            ("baseline", "a switching label (baseline)"),
+            ("descriptor", "chain-end distance"),
+        )
+    ):
+        values = [fractions[name][key] for name in names]
+        values = [np.nan if v is None else v for v in values]
+        ax.bar(x + (k - 1) * 0.27, values, 0.27, color=f"C{k}", label=label)
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("between-ion share of the variance")
+    ax.legend(frameon=False, fontsize=8)
+    return ax

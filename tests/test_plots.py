@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from gdynbook.plots import plot_msd, plot_path  # noqa: E402
 from gdynbook.trajectory import Trajectory  # noqa: E402
@@ -90,3 +91,40 @@ def test_cross_validation_plot_shows_the_mean_of_held_out_runs() -> None:
     np.testing.assert_allclose(mean_line.get_ydata(), [1.21, 1.31, 1.41])
     histories = [{"train_score": [1.0, 1.2], "validation_score": [1.0, 1.1]}] * 2
     assert len(plot_training_histories(histories, ["a", "b"]).lines) == 4
+
+
+def build_summary() -> dict:
+    names = ["build-00", "build-01", "build-02"]
+    return {
+        "builds": names,
+        "lockbox": "build-02",
+        "held_out": {n: {"vamp2": 1.5 + 0.1 * k} for k, n in enumerate(names)},
+        "reference": {"held_out": {n: {"vamp2": 1.2 + 0.1 * k} for k, n in enumerate(names)}},
+        "between_ion_variance_fraction": {
+            n: {"learned": 0.6 - 0.1 * k, "baseline": 0.3, "descriptor": None if k else 0.9}
+            for k, n in enumerate(names)
+        },
+    }
+
+
+def test_held_out_builds_draws_each_model_per_build_and_marks_the_lockbox() -> None:
+    from gdynbook.plots import plot_held_out_builds
+
+    ax = plot_held_out_builds(build_summary())
+    bars = [p for p in ax.patches if p.get_width() < 0.5]
+    heights = sorted(round(p.get_height(), 6) for p in bars)
+    assert heights == [1.2, 1.3, 1.4, 1.5, 1.6, 1.7]
+    shaded = [p for p in ax.patches if p.get_width() >= 0.99]
+    assert len(shaded) == 1 and shaded[0].get_x() == pytest.approx(1.5)
+    plt.close("all")
+
+
+def test_label_fractions_draws_three_bars_per_build() -> None:
+    from gdynbook.plots import plot_label_fractions
+
+    ax = plot_label_fractions(build_summary())
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 9
+    assert heights[:3] == pytest.approx([0.6, 0.5, 0.4])
+    assert np.isnan(heights[7]) and heights[6] == pytest.approx(0.9)
+    plt.close("all")
