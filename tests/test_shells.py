@@ -55,3 +55,48 @@ def test_shell_descriptors_of_a_shipped_run() -> None:
     first = run.ether_o_index[chain == chain[0]]
     steps = np.linalg.norm(np.diff(part.coords[0, first], axis=0), axis=-1)
     assert first.size == 21 and steps.max() < 3.9 and steps.min() > 2.5
+
+
+def test_state_shell_table_of_a_known_split_matches_direct_counts() -> None:
+    """Memberships that are the TFSI contact itself (state 1: a TFSI O within 2.8 Å):
+    state 0 has no TFSI O by construction, state 1 at least one; every per-build entry
+    equals the plain mean over that build's samples of the state, counted here directly,
+    and the interval is Student t over builds."""
+    import json
+
+    from scipy import stats
+
+    from gdynbook.systems.peo_litfsi.runs import load_run, pair_distances
+    from gdynbook.systems.peo_litfsi.shells import state_shell_table
+
+    root = data.data_dir() / "peo_litfsi"
+    finished = [
+        p.parent
+        for p in sorted(root.glob("screen/*/provenance.json"))
+        if json.loads(p.read_text()).get("complete")
+    ]
+    if len(finished) < 2:
+        pytest.skip("needs two finished shipped builds")
+    builds = [load_run(p) for p in finished[:2]]
+    memberships, direct = [], []
+    for run in builds:
+        tfsi_o = (pair_distances(run.traj, run.li_index, run.tfsi_o_index) < 2.8).sum(-1)
+        ether_o = (pair_distances(run.traj, run.li_index, run.ether_o_index) < 2.8).sum(-1)
+        contact = tfsi_o > 0
+        memberships.append(np.eye(2)[contact.astype(int)])
+        direct.append(
+            [[ether_o[~contact].mean(), 0.0], [ether_o[contact].mean(), tfsi_o[contact].mean()]]
+        )
+    table = state_shell_table(builds, memberships)
+    direct = np.array(direct)  # (builds, states, [ether O, TFSI O])
+    np.testing.assert_allclose(table.per_build[:, :, :2], direct, rtol=1e-12)
+    assert (table.per_build[:, 1, 1] >= 1).all() and (table.per_build[:, 1, 3] >= 1).all()
+    # a Li⁺ without TFSI⁻ in its 2.8 Å shell mostly keeps +1 within 5 Å; with one, ≤ 0
+    assert (table.per_build[:, 0, 5] > table.per_build[:, 1, 5]).all()
+    sem = table.per_build.std(axis=0, ddof=1) / np.sqrt(2)
+    np.testing.assert_allclose(table.half_width, stats.t.ppf(0.975, 1) * sem, rtol=1e-10)
+    np.testing.assert_allclose(table.population[:, 1], [m[..., 1].mean() for m in memberships])
+    with pytest.raises(ValueError, match="one per build"):
+        state_shell_table(builds, memberships[:1])
+    with pytest.raises(ValueError, match="do not fit"):
+        state_shell_table(builds[:1], [memberships[0][:, :3]])

@@ -8,7 +8,7 @@ not, chain end or chain middle — whose Markov model is the yardstick for learn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -100,3 +100,111 @@ def reference_labels(
     )
     contact, end = milestone(contact), milestone(end)
     return np.where((contact >= 0) & (end >= 0), 2 * contact + end, -1)
+
+
+#: Columns of :func:`state_shell_table`, in order.
+STATE_COLUMNS = (
+    "ether O",
+    "TFSI O",
+    "PEO chains",
+    "TFSI⁻ ions",
+    "EO units from chain end",
+    "net charge within 5 Å",
+)
+
+
+@dataclass
+class StateShellTable:
+    """What binds the Li⁺ of each learned state, per build and over builds.
+
+    Attributes
+    ----------
+    columns : tuple of str
+        :data:`STATE_COLUMNS`.
+    per_build : numpy.ndarray, shape (n_builds, n_states, n_columns)
+        Membership-weighted means within each build.
+    mean, half_width : numpy.ndarray, shape (n_states, n_columns)
+        Mean over builds and the half-width of its Student-t interval (n − 1 degrees of
+        freedom; NaN with one build).
+    population : numpy.ndarray, shape (n_builds, n_states)
+        Mean membership of each state in each build.
+    """
+
+    columns: tuple[str, ...]
+    per_build: np.ndarray
+    mean: np.ndarray
+    half_width: np.ndarray
+    population: np.ndarray
+
+
+def state_shell_table(
+    builds: list[PeoLitfsiRun],
+    memberships: list[np.ndarray],
+    charge_radius_a: float = 5.0,
+    confidence: float = 0.95,
+) -> StateShellTable:
+    """Per learned state: ether O and TFSI O in the shell, PEO chains and TFSI⁻ ions
+    they belong to, EO units from a chain end, and the net formal charge within
+    ``charge_radius_a`` of the Li⁺ (whole ions by their centres, the Li⁺ itself included).
+
+    Each build gives one membership-weighted mean per state; intervals are over builds
+    (the independent units), not over the Li⁺ of a box.
+
+    Parameters
+    ----------
+    builds : list of PeoLitfsiRun
+    memberships : list of numpy.ndarray, each (frames, n_li, n_states)
+        The builds' memberships (the first frames of a build if shorter).
+    charge_radius_a : float
+        Radius of the charge count, Å.
+    confidence : float
+        Two-sided coverage of the intervals.
+
+    Raises
+    ------
+    ValueError
+        If the lists differ in length or memberships do not fit their build.
+    """
+    import mdtraj
+
+    from gdynbook.intervals import t_interval
+    from gdynbook.transference import charge_integral, formal_charges, state_average
+
+    if len(builds) != len(memberships) or not builds:
+        raise ValueError(
+            f"{len(builds)} builds and {len(memberships)} membership arrays: give one per build."
+        )
+    per_build, population = [], []
+    for run, chi in zip(builds, memberships, strict=True):
+        chi = np.asarray(chi, dtype=np.float64)
+        if chi.ndim != 3 or chi.shape[1] != run.li_index.size or chi.shape[0] > run.traj.n_frames:
+            raise ValueError(
+                f"{run.path.name}: memberships of shape {chi.shape} do not fit "
+                f"{run.traj.n_frames} frames × {run.li_index.size} Li⁺."
+            )
+        part = replace(run, traj=run.traj[: chi.shape[0]])
+        shells = shell_descriptors(part)
+        ions = formal_charges(mdtraj.load_topology(str(run.path / "topology.pdb")), run.masses)
+        li_ions = np.array([k for k in ions.cation if ions.molecules[k].size == 1])
+        charge = charge_integral(part.traj, ions, li_ions, [charge_radius_a])[..., 0]
+        values = np.stack(
+            [
+                shells.ether_o,
+                shells.tfsi_o,
+                shells.chains,
+                shells.anions,
+                shells.end_distance,
+                charge,
+            ],
+            axis=-1,
+        )
+        per_build.append(state_average(values, chi))
+        population.append(chi.mean(axis=(0, 1)))
+    stacked = np.array(per_build)
+    mean = stacked.mean(axis=0)
+    half_width = np.full_like(mean, np.nan)
+    if stacked.shape[0] > 1:
+        for s in range(mean.shape[0]):
+            for c in range(mean.shape[1]):
+                half_width[s, c] = t_interval(stacked[:, s, c], confidence).half_width
+    return StateShellTable(STATE_COLUMNS, stacked, mean, half_width, np.array(population))
