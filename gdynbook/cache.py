@@ -220,87 +220,52 @@ def atomic_array_directory(
 
 
 class LockHeld(RuntimeError):
-    """Another live process holds the lock file (see :func:`exclusive_lock`)."""
-
-
-def _lock_holder(path: Path) -> tuple[str, int] | None:
-    """The ``(host, pid)`` written in a lock file, or None if it is unreadable."""
-    try:
-        host, pid = path.read_text().split()
-        return host, int(pid)
-    except (OSError, ValueError):
-        return None
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _link_or_create(source: str, target: Path, text: str) -> None:
-    """Link ``source`` to ``target`` (refused if ``target`` exists); where the file
-    system has no hard links (some network and FUSE mounts), create ``target``
-    exclusively and write ``text`` into it."""
-    try:
-        os.link(source, target)
-    except FileExistsError:
-        raise
-    except OSError:
-        handle = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
+    """Another live process holds the lock (see :func:`exclusive_lock`)."""
 
 
 @contextmanager
 def exclusive_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Hold ``path`` as a lock file while the block runs: one process at a time.
+    """Hold an exclusive lock on the file ``path`` while the block runs: one process at a
+    time.
 
-    The file is created exclusively (``O_EXCL``) and holds this machine's name and the
-    process id; it is removed when the block ends, however it ends. A lock left behind
-    by a process that no longer runs on this machine (killed, machine rebooted) is
-    taken over.
+    The lock is the operating system's (``flock`` on an open descriptor): it ends when
+    the block ends or the process dies, however it dies, so there is no stale lock to
+    clean up. The file itself stays (it is reused) and names the holder — host and
+    process id — for the error message. On a file system without locks (some network
+    mounts) a warning says so and the block runs unguarded.
 
     Raises
     ------
     LockHeld
-        If a live process holds the lock, or one on another machine (which cannot be
-        checked from here: remove the file by hand if that process is gone).
+        If another process holds the lock.
     """
+    import errno
+    import fcntl
     import socket
+    import warnings
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    here = socket.gethostname()
-    for _ in range(3):
-        # written whole into a temporary file, then linked to the name: a lock file is
-        # never seen empty, and the link fails if the name exists
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(handle, "w") as stream:
-            stream.write(f"{here} {os.getpid()}\n")
-        try:
-            _link_or_create(tmp_name, target, f"{here} {os.getpid()}\n")
-        except FileExistsError:
-            holder = _lock_holder(target)
-            if holder is not None and (holder[0] != here or _process_alive(holder[1])):
-                where = "this machine" if holder[0] == here else f"machine {holder[0]}"
-                raise LockHeld(
-                    f"{target} is held by process {holder[1]} on {where}: another process is "
-                    "working here. Wait for it, or, if it is gone, remove the lock file."
-                ) from None
-            target.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        finally:
-            os.unlink(tmp_name)
-        break
-    else:
-        raise LockHeld(f"could not take the lock {target}: other processes keep taking it.")
+    handle = os.open(target, os.O_CREAT | os.O_RDWR, 0o666 & ~_UMASK)
     try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                warnings.warn(
+                    f"cannot lock {target} ({error.strerror}): make sure no other process "
+                    "works here at the same time.",
+                    stacklevel=3,
+                )
+            else:
+                holder = os.pread(handle, 200, 0).decode(errors="replace").split()
+                who = f"process {holder[1]} on {holder[0]}" if len(holder) == 2 else "a process"
+                raise LockHeld(
+                    f"{target} is held by {who}: another process is working here. Wait for "
+                    "it to finish (the lock ends with the process)."
+                ) from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"{socket.gethostname()} {os.getpid()}\n".encode(), 0)
         yield target
     finally:
-        if _lock_holder(target) == (here, os.getpid()):
-            target.unlink(missing_ok=True)
+        os.close(handle)  # releases the lock

@@ -204,28 +204,29 @@ def test_resumed_campaign_equals_an_uninterrupted_one(
 def test_a_build_held_by_another_process_is_skipped_and_left_alone(
     campaign_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import socket
     import subprocess
     import sys
 
     path, reference = campaign_run
     out = tmp_path / "out"
     lock = out / "screen" / "a" / md.PARTIAL / "lock"
-    lock.parent.mkdir(parents=True)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    hold = (
+        "import sys, time\nfrom gdynbook import cache\n"
+        "with cache.exclusive_lock(sys.argv[1]):\n    print('held', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", hold, str(lock)], stdout=subprocess.PIPE)
     try:
-        lock.write_text(f"{socket.gethostname()} {other.pid}\n")
+        assert other.stdout.readline().strip() == b"held"
         assert not run_campaign(path, out, platform="Reference", progress=True)
         assert "screen/a: another process is running it" in capsys.readouterr().out
         assert load_run(out / "screen" / "b").provenance["complete"] is True
         assert not list((out / "screen" / "a").rglob("*.xtc"))  # untouched
-        assert lock.read_text().split()[1] == str(other.pid)  # not taken over
     finally:
         other.kill()
         other.wait()
-    # the other process is gone: its lock is stale, the build is taken over and finished
+    # the other process is gone, and its lock with it: the build is run and finished
     assert run_campaign(path, out, platform="Reference", progress=False)
-    assert not lock.exists()
     assert build_hashes(out) == build_hashes(reference)
 
 
