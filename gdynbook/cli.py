@@ -989,6 +989,13 @@ def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
         help="run-NN data only: ensemble seeds (default 0 1 2)",
     )
     parser.add_argument(
+        "--layout",
+        choices=["auto", "builds", "runs"],
+        default="auto",
+        help="analyse the build-NN directories (by the registered plan) or the older run-NN "
+        "ones; auto: whichever the folder holds",
+    )
+    parser.add_argument(
         "--preset",
         choices=["plan", "smoke"],
         default="plan",
@@ -1029,13 +1036,22 @@ def _run_peo(args: argparse.Namespace) -> int:
 
     from gdynbook import data
     from gdynbook.jobs.peo import PeoTraining, run_peo_job
-    from gdynbook.systems.peo_litfsi.runs import build_directories
+    from gdynbook.systems.peo_litfsi.runs import build_directories, run_directories
 
     root = args.data if args.data is not None else data.data_dir() / "peo_litfsi"
-    if build_directories(root):
+    layout = args.layout
+    if layout == "auto":
+        has_builds, has_runs = bool(build_directories(root)), bool(run_directories(root))
+        if has_builds and has_runs:
+            raise ValueError(
+                f"{root} holds both build-NN and run-NN directories: say which to analyse "
+                "with --layout builds or --layout runs."
+            )
+        layout = "builds" if has_builds else "runs"
+    if layout == "builds":
         return _run_peo_builds(args, root)
     if args.preset != "plan" or args.max_frames is not None:
-        raise ValueError(f"--preset and --max-frames are for build-NN data; {root} has none.")
+        raise ValueError("--preset and --max-frames are for build-NN data (--layout builds).")
     args.states = args.states or [2, 3, 4]
     args.seeds = args.seeds or [0, 1, 2]
     if any(n < 2 for n in args.states):
@@ -1086,12 +1102,13 @@ def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
             ("--states", args.states),
             ("--seeds", args.seeds),
             ("--lag-ps", args.lag_ps),
+            ("--max-runs", args.max_runs),
         )
         if value is not None
     ]
     if fixed:
         raise ValueError(
-            f"{root} holds build-NN directories: the registered analysis plan "
+            f"build-NN data ({root}) are analysed by the registered plan "
             f"(reference/peo_analysis_plan.md) fixes {', '.join(fixed)}; drop them."
         )
     output = prepare_output_dir(args.output, args.overwrite, ["summary.json"])
@@ -1123,26 +1140,33 @@ def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    # anything but the registered plan on its full data is a check: the lockbox stays shut
+    check = args.preset == "smoke" or args.max_frames is not None or args.epochs is not None
     summary = run_build_job(
         root,
         output,
         plan=plan,
         training=training,
         max_frames=args.max_frames,
+        open_lockbox=not check,
         device=args.device,
         progress=not args.no_progress,
     )
     for n, (mean, sem) in summary["cross_validation"]["scores"].items():
         print(f"{n} states: held-out VAMP-2 {mean:.3f} ± {sem:.3f} (folds: builds)")
     print(f"chosen: {summary['n_states']} states at a lag of {summary['lag_ps']:g} ps")
-    lockbox = summary["held_out"][summary["lockbox"]]
-    print(
-        f"lockbox {summary['lockbox']}: held-out VAMP-2 {lockbox['vamp2']:.3f}, CK test "
-        f"{'passes' if lockbox['ck_passes'] else 'fails'}; reference model "
-        f"{summary['reference_vamp2']:.3f} (mean over folds)"
-    )
-    if args.preset == "smoke" or args.max_frames is not None:
-        print("(a quick check, not the registered plan: do not report these numbers)")
+    print(f"reference model: {summary['reference_vamp2']:.3f} (mean held-out VAMP-2 over folds)")
+    if check:
+        print(
+            f"(a check, not the registered plan: the lockbox {summary['lockbox']} stays shut; "
+            "do not report these numbers)"
+        )
+    else:
+        lockbox = summary["held_out"][summary["lockbox"]]
+        print(
+            f"lockbox {summary['lockbox']}: held-out VAMP-2 {lockbox['vamp2']:.3f}, CK test "
+            f"{'passes' if lockbox['ck_passes'] else 'fails'}"
+        )
     print(f"written to {output} in {summary['wall_time_s']:.0f} s")
     return 0
 

@@ -342,9 +342,14 @@ def plot_training_histories(histories: Sequence[dict], labels: Sequence[str]) ->
 
 
 def plot_held_out_builds(summary: dict) -> Axes:
-    """Held-out VAMP-2 of each build, from a model that never saw it: GDyNet (the fold's
-    model, or the final one for the lockbox) beside the hand-made reference model; the
-    lockbox is marked.
+    """Held-out VAMP-2 of each build from a model whose weights were trained without
+    it: GDyNet (the fold's model, or the final one for the lockbox) beside the hand-made
+    reference model; the lockbox is marked.
+
+    Two cautions belong next to the figure. The lag and the number of states were chosen
+    on the same folds, so the fold scores lean optimistic; only the lockbox's is clean.
+    And VAMP-2 grows with the number of states: GDyNet's n states stand beside up to six
+    descriptor sets.
 
     Parameters
     ----------

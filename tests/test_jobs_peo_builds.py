@@ -16,11 +16,7 @@ def builds():
     return runs, ["build-02", "build-00", "build-03", "build-01"]
 
 
-def test_learn_from_builds_follows_the_plan(builds) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    runs, names = builds
+def small_plan_and_training():
     plan = BuildPlan(
         candidates=(2, 3),
         lag_ladder_ps=(2.0, 4.0, 8.0, 16.0),
@@ -43,13 +39,28 @@ def test_learn_from_builds_follows_the_plan(builds) -> None:
         patience=1,
         batch_size=64,
     )
-    descriptors = [np.tile(np.arange(8.0), (r.n_frames, 1)) for r in runs]  # fixed per dimer
-    # reference descriptors: a switching contact (the target's x above the box middle) and
-    # a fixed per-target "distance"
+    return plan, training
+
+
+def dimer_descriptors(runs):
+    """A fixed per-dimer "distance", shifted by 10·k in build k (so set edges depend on
+    which builds they were fitted on), and a switching contact (the target's x above the
+    box middle)."""
+    descriptors = [np.tile(np.arange(8.0) + 10.0 * k, (r.n_frames, 1)) for k, r in enumerate(runs)]
     reference_inputs = [
         (r.coords[:, r.target_index, 0] > r.lattices[:, None, 0, 0] / 2, d)
         for r, d in zip(runs, descriptors, strict=True)
     ]
+    return descriptors, reference_inputs
+
+
+def test_learn_from_builds_follows_the_plan(builds) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    runs, names = builds
+    plan, training = small_plan_and_training()
+    descriptors, reference_inputs = dimer_descriptors(runs)
     summary, probabilities, models = learn_from_builds(
         runs,
         names,
@@ -97,10 +108,14 @@ def test_learn_from_builds_follows_the_plan(builds) -> None:
     for entry in reference["held_out"].values():
         assert 1 <= entry["n_sets"] <= 6 and len(entry["edges_eo"]) == 2
         assert entry["vamp2"] >= 1.0 - 1e-9
-    lock_edges = np.quantile(
-        np.concatenate([descriptors[i].ravel() for i in (0, 1, 3)]), [1 / 3, 2 / 3]
-    )
-    np.testing.assert_allclose(reference["held_out"]["build-03"]["edges_eo"], lock_edges)
+    # edges fitted on the development builds other than the one scored (positions: the
+    # lockbox build-03 is position 2; development positions 0, 1, 3)
+    for scored, fitted_on in ((2, (0, 1, 3)), (0, (1, 3)), (1, (0, 3)), (3, (0, 1))):
+        edges = np.quantile(
+            np.concatenate([descriptors[i].ravel() for i in fitted_on]), [1 / 3, 2 / 3]
+        )
+        np.testing.assert_allclose(reference["held_out"][names[scored]]["edges_eo"], edges)
+    assert summary["lockbox_opened"] is True
     assert reference["mean_fold_vamp2"] == pytest.approx(
         np.mean([reference["held_out"][n]["vamp2"] for n in ("build-00", "build-01", "build-02")])
     )
@@ -294,6 +309,13 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
     assert sorted(probabilities) == [0, 1]
     assert probabilities[0][0].shape == (60, 24, stored["n_states"])
     assert (tmp_path / "out" / "gdynet-seed1.pt").is_file()
+    assert "lockbox" in stored["timescales_ps"] and stored["lockbox_opened"] is True
+    # an unfinished build: the lockbox is not opened on partial data
+    provenance = json.loads((made[1] / "provenance.json").read_text())
+    (made[1] / "provenance.json").write_text(json.dumps({**provenance, "complete": False}))
+    with pytest.raises(ValueError, match="build-01 are not finished"):
+        run_build_job(tmp_path / "builds", tmp_path / "again", plan=plan, training=training)
+    assert not (tmp_path / "again").exists()
 
 
 def test_peo_command_runs_the_plan_on_builds(tmp_path, capsys) -> None:
@@ -314,6 +336,48 @@ def test_peo_command_runs_the_plan_on_builds(tmp_path, capsys) -> None:
     command = [*base, "--preset", "smoke", "--max-frames", "60", "--output", str(tmp_path / "b")]
     assert main(command) == 0
     printed = capsys.readouterr().out
-    assert "lockbox build-03: held-out VAMP-2" in printed and "not the registered plan" in printed
+    assert "the lockbox build-03 stays shut" in printed and "held-out VAMP-2" in printed
     stored = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert stored["lockbox"] == "build-03" and stored["max_frames"] == 60
+    assert "build-03" not in stored["held_out"] and stored["lockbox_opened"] is False
+    assert main([*base, "--max-runs", "3", "--output", str(tmp_path / "c")]) == 2
+    assert "--max-runs" in capsys.readouterr().err
+    # old runs beside the builds: say which
+    import shutil
+
+    from gdynbook import data
+
+    shutil.copytree(
+        data.data_dir() / "peo_litfsi" / "screen" / "q0.8-eo12", tmp_path / "builds" / "run-00"
+    )
+    assert main([*base, "--output", str(tmp_path / "d")]) == 2
+    assert "--layout builds or --layout runs" in capsys.readouterr().err
+
+
+def test_a_shut_lockbox_is_neither_scored_nor_reported(builds) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    runs, names = builds
+    plan, training = small_plan_and_training()
+    descriptors, reference_inputs = dimer_descriptors(runs)
+    summary, _, _ = learn_from_builds(
+        runs,
+        names,
+        plan=plan,
+        training=training,
+        descriptors=descriptors,
+        reference_inputs=reference_inputs,
+        open_lockbox=False,
+        device="cpu",
+        progress=False,
+    )
+    assert summary["lockbox"] == "build-03" and summary["lockbox_opened"] is False
+    for part in (
+        summary["held_out"],
+        summary["held_out_role"],
+        summary["reference"]["held_out"],
+        summary["seed_agreement"],
+        summary["between_ion_variance_fraction"],
+    ):
+        assert set(part) == {"build-00", "build-01", "build-02"}

@@ -77,19 +77,59 @@ def test_state_shell_table_of_a_known_split_matches_direct_counts() -> None:
     ]
     if len(finished) < 2:
         pytest.skip("needs two finished shipped builds")
+    from dataclasses import replace
+
+    from gdynbook.systems.peo_litfsi.diagnostics import li_descriptors
+
     builds = [load_run(p) for p in finished[:2]]
+    builds = [replace(b, traj=b.traj[::4]) for b in builds]  # every 20 ps: enough here
     memberships, direct = [], []
     for run in builds:
-        tfsi_o = (pair_distances(run.traj, run.li_index, run.tfsi_o_index) < 2.8).sum(-1)
-        ether_o = (pair_distances(run.traj, run.li_index, run.ether_o_index) < 2.8).sum(-1)
-        contact = tfsi_o > 0
-        memberships.append(np.eye(2)[contact.astype(int)])
-        direct.append(
-            [[ether_o[~contact].mean(), 0.0], [ether_o[contact].mean(), tfsi_o[contact].mean()]]
+        ether_in = pair_distances(run.traj, run.li_index, run.ether_o_index) < 2.8
+        tfsi_in = pair_distances(run.traj, run.li_index, run.tfsi_o_index) < 2.8
+        chain_of = run.residue_index[run.ether_o_index]
+        anion_of = run.residue_index[run.tfsi_o_index]
+        chains = np.array([[np.unique(chain_of[row]).size for row in f] for f in ether_in])
+        anions = np.array([[np.unique(anion_of[row]).size for row in f] for f in tfsi_in])
+        # net formal charge within 5 Å: Li⁺ atoms (+1, the centre included) and TFSI⁻
+        # centres of mass (−1), minimum image in the cubic box
+        coords = run.traj.coords.astype(np.float64)
+        tfsi = [np.flatnonzero(run.residue_index == r) for r in np.unique(anion_of)]
+        centres = np.stack(
+            [
+                np.einsum("fak,a->fk", coords[:, a], run.masses[a]) / run.masses[a].sum()
+                for a in tfsi
+            ],
+            axis=1,
         )
+        box = run.traj.lattices[:, 0, 0][:, None, None, None]
+
+        def within(points, box=box, coords=coords, run=run):
+            delta = points[:, None, :, :] - coords[:, run.li_index][:, :, None, :]
+            delta -= box * np.round(delta / box)
+            return (np.linalg.norm(delta, axis=-1) <= 5.0).sum(-1)
+
+        charge = within(coords[:, run.li_index]) - within(centres)
+        contact = tfsi_in.any(-1)
+        _, end = li_descriptors(run)
+        rows = []
+        for state in (~contact, contact):
+            known = state & np.isfinite(end)
+            rows.append(
+                [
+                    ether_in.sum(-1)[state].mean(),
+                    tfsi_in.sum(-1)[state].mean(),
+                    chains[state].mean(),
+                    anions[state].mean(),
+                    end[known].mean(),
+                    charge[state].mean(),
+                ]
+            )
+        memberships.append(np.eye(2)[contact.astype(int)])
+        direct.append(rows)
     table = state_shell_table(builds, memberships)
-    direct = np.array(direct)  # (builds, states, [ether O, TFSI O])
-    np.testing.assert_allclose(table.per_build[:, :, :2], direct, rtol=1e-12)
+    np.testing.assert_allclose(table.per_build, np.array(direct), rtol=1e-10)
+    assert (table.per_build[:, 0, 1] == 0).all()
     assert (table.per_build[:, 1, 1] >= 1).all() and (table.per_build[:, 1, 3] >= 1).all()
     # a Li⁺ without TFSI⁻ in its 2.8 Å shell mostly keeps +1 within 5 Å; with one, ≤ 0
     assert (table.per_build[:, 0, 5] > table.per_build[:, 1, 5]).all()

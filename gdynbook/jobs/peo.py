@@ -490,8 +490,12 @@ def train_ensemble(
     training: PeoTraining | None = None,
     device: str = "auto",
     progress: bool = True,
+    match_on: Sequence[int] | None = None,
 ) -> tuple[list[Any], list[Any], list[list[np.ndarray]]]:
     """Train one model per seed; predict every run; match states to the first seed.
+
+    ``match_on`` names the runs whose memberships decide the matching (default: all);
+    pass the training runs so that held-out runs play no part in it.
 
     Returns
     -------
@@ -509,7 +513,12 @@ def train_ensemble(
         model, history = train_model(runs, n_states, test_runs, training, seed, device)
         predicted = predict(model, runs, device=device)
         if probabilities:
-            predicted, _ = match_to_reference(probabilities[0], predicted)
+            chosen = range(len(runs)) if match_on is None else list(match_on)
+            _, mapping = match_to_reference(
+                [probabilities[0][i] for i in chosen], [predicted[i] for i in chosen]
+            )
+            order = np.argsort(mapping)
+            predicted = [p[..., order] for p in predicted]
         models.append(model)
         histories.append(history)
         probabilities.append(predicted)

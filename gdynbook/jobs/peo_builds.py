@@ -78,6 +78,7 @@ def learn_from_builds(
     training: PeoTraining | None = None,
     descriptors: Sequence[np.ndarray] | None = None,
     reference_inputs: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    open_lockbox: bool = True,
     device: str = "auto",
     progress: bool = True,
 ) -> tuple[dict[str, Any], list[list[np.ndarray]], list[Any]]:
@@ -99,6 +100,9 @@ def learn_from_builds(
         Per build, the reference model's descriptors, each (frames, n_targets): whether
         a TFSI O touches the Li⁺, and its distance from a chain end (EO units, NaN where
         undefined).
+    open_lockbox : bool
+        Score the lockbox (the plan's last step, done once). ``False`` for checks and
+        partial data: nothing about the lockbox is computed or reported.
 
     Returns
     -------
@@ -170,14 +174,24 @@ def learn_from_builds(
 
     # step 5: the ensemble on the development builds, then the lockbox, once
     models, histories, probabilities = train_ensemble(
-        runs, n_states, plan.ensemble_seeds, [lock], chosen_training, device, progress
+        runs,
+        n_states,
+        plan.ensemble_seeds,
+        [lock],
+        chosen_training,
+        device,
+        progress,
+        match_on=development,  # the lockbox plays no part in matching seeds
     )
     reference = probabilities[0]
-    lockbox_report = held_out_build_report(
-        reference[lock], lag_frames, time_step, plan.ck_steps, plan.n_bootstrap
-    )
-    held_out = {names[lock]: lockbox_report}
-    for i in development:  # each fold's model at the chosen n never saw its build
+    held_out = {}
+    if open_lockbox:
+        held_out[names[lock]] = held_out_build_report(
+            reference[lock], lag_frames, time_step, plan.ck_steps, plan.n_bootstrap
+        )
+    # each fold's model at the chosen n was trained without its build (the lag and the
+    # number of states were chosen on these folds, so the scores lean optimistic)
+    for i in development:
         held_out[names[i]] = held_out_build_report(
             cross_validation.memberships[(n_states, i, fold_seed)],
             lag_frames,
@@ -188,11 +202,20 @@ def learn_from_builds(
     reference_summary = None
     if reference_inputs is not None:
         reference_summary = reference_model_reports(
-            reference_inputs, names, lock, lag_frames, time_step, plan
+            reference_inputs, names, lock, lag_frames, time_step, plan, open_lockbox
         )
-    slowest = (lockbox_report["timescales_ps"] or [None])[0] or lag_ps
+    # the baseline's lifetime: the final model's slowest timescale on the development builds
+    from gdynbook.koopman import estimate_koopman, split_targets
+
+    development_series = [s for i in development for s in split_targets([reference[i]])]
+    timescales = estimate_koopman(
+        development_series, lag_frames, time_step_ps=time_step, warn=False
+    ).timescales()
+    slowest = float(timescales[0]) if timescales.size and np.isfinite(timescales[0]) else lag_ps
+    reported = [i for i in range(len(names)) if open_lockbox or i != lock]
     fractions = {}
-    for i, name in enumerate(names):
+    for i in reported:
+        name = names[i]
         descriptor = np.zeros(reference[i].shape[:2]) if descriptors is None else descriptors[i]
         report = label_fractions(reference[i], descriptor, max(slowest, lag_ps), time_step)
         if descriptors is None:
@@ -211,11 +234,12 @@ def learn_from_builds(
             **stages,
         },
         "held_out": held_out,
-        "held_out_role": {name: "lockbox" if i == lock else "fold" for i, name in enumerate(names)},
+        "held_out_role": {names[i]: "lockbox" if i == lock else "fold" for i in reported},
+        "lockbox_opened": bool(open_lockbox),
         "reference": reference_summary,
         "seed_agreement": {
-            name: [crisp_agreement([reference[i]], [p[i]]) for p in probabilities[1:]]
-            for i, name in enumerate(names)
+            names[i]: [crisp_agreement([reference[i]], [p[i]]) for p in probabilities[1:]]
+            for i in reported
         },
         "between_ion_variance_fraction": fractions,
         "epochs": {
@@ -235,6 +259,7 @@ def reference_model_reports(
     lag_frames: int,
     time_step_ps: float,
     plan: BuildPlan,
+    open_lockbox: bool = True,
 ) -> dict[str, Any]:
     """The hand-made reference model, scored like GDyNet: per development build with sets
     fixed on the other development builds, and on the lockbox with sets fixed on all of
@@ -250,7 +275,7 @@ def reference_model_reports(
 
     development = [i for i in range(len(names)) if i != lock]
     reports: dict[str, Any] = {}
-    for held in [*development, lock]:
+    for held in [*development, lock] if open_lockbox else development:
         fitted_on = [i for i in development if i != held]
         sets = fit_descriptor_sets(
             [reference_inputs[i][0] for i in fitted_on],
@@ -390,6 +415,7 @@ def run_build_job(
     plan: BuildPlan | None = None,
     training: PeoTraining | None = None,
     max_frames: int | None = None,
+    open_lockbox: bool = True,
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -416,6 +442,16 @@ def run_build_job(
         Default: the registered plan (:class:`BuildPlan`, :data:`PLAN_TRAINING`).
     max_frames : int, optional
         Use only the first frames of every build (quick checks; not the plan).
+    open_lockbox : bool
+        Score the lockbox: the plan's final step, once, on finished builds only. Checks
+        (a smoke plan, fewer frames, unfinished builds) pass ``False``: then nothing
+        about the lockbox is computed or written.
+
+    Raises
+    ------
+    ValueError
+        If ``open_lockbox`` and a build is unfinished (the lockbox is the last of the
+        registered builds, not the last one started).
     """
     import time
 
@@ -428,6 +464,13 @@ def run_build_job(
     training = training or PLAN_TRAINING
     started = time.perf_counter()
     builds = load_builds(root)
+    unfinished = [b.path.name for b in builds if not b.provenance.get("complete")]
+    if open_lockbox and unfinished:
+        raise ValueError(
+            f"build(s) {', '.join(unfinished)} are not finished: the plan opens the lockbox "
+            "once, on the finished builds. Wait for the campaign, or run a check that "
+            "leaves the lockbox closed (open_lockbox=False; gdynbook peo --preset smoke)."
+        )
     if max_frames is not None:
         builds = [replace(b, traj=b.traj[:max_frames]) for b in builds]
     names = [b.path.name for b in builds]
@@ -440,6 +483,7 @@ def run_build_job(
         training=training,
         descriptors=[distance for _, distance in inputs],
         reference_inputs=inputs,
+        open_lockbox=open_lockbox,
         device=device,
         progress=progress,
     )
@@ -450,11 +494,13 @@ def run_build_job(
     timescales, populations = _development_koopman_summary(
         probabilities[0], development, lag_frames, time_step, plan.n_bootstrap
     )
-    timescales["lockbox"] = {
-        "value": summary["held_out"][summary["lockbox"]]["timescales_ps"],
-        "lower": summary["held_out"][summary["lockbox"]]["timescales_lower_ps"],
-        "upper": summary["held_out"][summary["lockbox"]]["timescales_upper_ps"],
-    }
+    if open_lockbox:
+        lockbox_report = summary["held_out"][summary["lockbox"]]
+        timescales["lockbox"] = {
+            "value": lockbox_report["timescales_ps"],
+            "lower": lockbox_report["timescales_lower_ps"],
+            "upper": lockbox_report["timescales_upper_ps"],
+        }
     summary.update(
         {
             "gdynbook_version": __version__,

@@ -306,10 +306,10 @@ def production_campaign(
     base.update(setting)
     return {
         "description": (
-            f"Issue 16, step 3: production with the setting the screen chose "
-            f"({matches[0]['name']}): {len(seeds)} independent builds, each with its own "
-            f"builder seed and full equilibration, {production_ps / 1000:g} ns of NVT "
-            "production each at 423 K. Seeds fixed before the screen's verdict."
+            f"Production with the setting the screen chose ({matches[0]['name']}): "
+            f"{len(seeds)} independent builds, each with its own builder seed and full "
+            f"equilibration, {production_ps / 1000:g} ns of NVT production each at "
+            f"{base.get('temperature_k', 423.0):g} K. Seeds fixed before the screen's verdict."
         ),
         "base": base,
         "builds": [

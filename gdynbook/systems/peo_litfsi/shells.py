@@ -144,8 +144,11 @@ def state_shell_table(
     confidence: float = 0.95,
 ) -> StateShellTable:
     """Per learned state: ether O and TFSI O in the shell, PEO chains and TFSI⁻ ions
-    they belong to, EO units from a chain end, and the net formal charge within
-    ``charge_radius_a`` of the Li⁺ (whole ions by their centres, the Li⁺ itself included).
+    they belong to, EO units from a chain end (the mean over the shell's ether O, as in
+    :func:`~gdynbook.systems.peo_litfsi.diagnostics.chain_end_distance`; samples without
+    an ether O in the shell are left out of that column), and the net formal charge
+    within ``charge_radius_a`` of the Li⁺ (whole ions by their centres, the Li⁺ itself
+    included).
 
     Each build gives one membership-weighted mean per state; intervals are over builds
     (the independent units), not over the Li⁺ of a box.
@@ -168,6 +171,7 @@ def state_shell_table(
     import mdtraj
 
     from gdynbook.intervals import t_interval
+    from gdynbook.systems.peo_litfsi.diagnostics import li_descriptors
     from gdynbook.transference import charge_integral, formal_charges, state_average
 
     if len(builds) != len(memberships) or not builds:
@@ -187,18 +191,16 @@ def state_shell_table(
         ions = formal_charges(mdtraj.load_topology(str(run.path / "topology.pdb")), run.masses)
         li_ions = np.array([k for k in ions.cation if ions.molecules[k].size == 1])
         charge = charge_integral(part.traj, ions, li_ions, [charge_radius_a])[..., 0]
-        values = np.stack(
-            [
-                shells.ether_o,
-                shells.tfsi_o,
-                shells.chains,
-                shells.anions,
-                shells.end_distance,
-                charge,
-            ],
-            axis=-1,
+        counts = np.stack(
+            [shells.ether_o, shells.tfsi_o, shells.chains, shells.anions, charge], axis=-1
         )
-        per_build.append(state_average(values, chi))
+        averages = state_average(counts, chi)  # (n_states, 5)
+        _, end_distance = li_descriptors(part)
+        known = np.isfinite(end_distance)
+        end_average = state_average(
+            np.where(known, end_distance, 0.0)[..., None], chi * known[..., None]
+        )
+        per_build.append(np.concatenate([averages[:, :4], end_average, averages[:, 4:]], 1))
         population.append(chi.mean(axis=(0, 1)))
     stacked = np.array(per_build)
     mean = stacked.mean(axis=0)
