@@ -71,3 +71,35 @@ def test_build_li_shell_is_in_range_and_stationary(build) -> None:
     for key, tolerance in (("ether_o_per_li", 0.3), ("fraction_li_with_tfsi", 0.1)):
         first, second = numbers[f"first_half_{key}"], numbers[f"second_half_{key}"]
         assert abs(first - second) < tolerance, (build.path.name, key, first, second)
+
+
+SCREEN_RESULT = ROOT / "screen" / "screen.json"
+
+
+@pytest.mark.skipif(not SCREEN_RESULT.is_file(), reason="the screen's verdict is not shipped yet")
+def test_shipped_screen_verdict_is_what_the_rule_gives_on_the_shipped_builds() -> None:
+    """Re-measure every screen build from its shipped files and apply the registered rule:
+    the same numbers and the same choice as the shipped verdict, and the production
+    campaign carries that choice."""
+    from dataclasses import asdict
+
+    from gdynbook.systems.peo_litfsi.campaign import read_campaign
+    from gdynbook.systems.peo_litfsi.screen import apply_rule, screen_campaign
+
+    shipped = json.loads(SCREEN_RESULT.read_text())
+    assert shipped["final"] is True and shipped["unfinished"] == []
+    rows, verdict, unfinished = screen_campaign(ROOT / "campaign-screen.json", ROOT)
+    assert unfinished == [] and len(rows) == 4
+    for row, stored in zip(rows, shipped["rows"], strict=True):
+        measured = asdict(row)
+        for key in ("name", "n_li", "eo_per_li"):
+            assert measured[key] == stored[key]
+        for key in ("density", "coordination", "fraction_tfsi_touching_li", "d_ratio"):
+            assert measured[key] == pytest.approx(stored[key], rel=1e-9), key
+    assert asdict(verdict) == shipped["verdict"] == asdict(apply_rule(rows))
+    chosen = next(
+        b for b in read_campaign(ROOT / "campaign-screen.json") if b.name.endswith(verdict.chosen)
+    )
+    for build in read_campaign(ROOT / "campaign-production.json"):
+        assert build.protocol.ion_charge_scale == chosen.protocol.ion_charge_scale
+        assert build.protocol.composition == chosen.protocol.composition
