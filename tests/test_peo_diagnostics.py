@@ -55,6 +55,14 @@ def test_between_ion_fraction_limits_and_a_known_mixture() -> None:
     assert between_ion_fraction(noisy) == pytest.approx(expected, abs=0.01)
     noisy[:10, 3] = np.nan  # missing frames are ignored
     assert between_ion_fraction(noisy) == pytest.approx(expected, abs=0.01)
+    # an ion that is never observed carries no weight (and raises no warning)
+    import warnings
+
+    reference = between_ion_fraction(np.delete(noisy, 7, axis=1))
+    noisy[:, 7] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert between_ion_fraction(noisy) == pytest.approx(reference, rel=1e-12)
     with pytest.raises(ValueError, match="n_ions"):
         between_ion_fraction(np.ones((10, 1)))
 

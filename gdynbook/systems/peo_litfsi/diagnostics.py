@@ -97,10 +97,11 @@ def between_ion_fraction(values: np.ndarray) -> float:
     total = np.nanvar(values)
     if not np.isfinite(total) or total == 0:
         return float("nan")
-    means = np.nanmean(values, axis=0)
     counts = np.sum(np.isfinite(values), axis=0)
-    grand = np.nansum(means * counts) / counts.sum()
-    between = np.sum(counts * (means - grand) ** 2) / counts.sum()
+    seen = counts > 0  # an ion without a single finite value carries no weight
+    means = np.nansum(values[:, seen], axis=0) / counts[seen]
+    grand = np.sum(means * counts[seen]) / counts.sum()
+    between = np.sum(counts[seen] * (means - grand) ** 2) / counts.sum()
     return float(between / total)
 
 

@@ -191,7 +191,7 @@ def screen_table(rows: list[ScreenRow], verdict: Verdict) -> str:
             outcome = "rejected: " + "; ".join(reasons) if reasons else "kept"
         err = f" ± {row.ln_ratio_err:.2f}" if math.isfinite(row.ln_ratio_err) else ""
         lines.append(
-            f"| {row.name} | {row.eo_per_li:g} | {row.n_li} | {row.density:.3f} "
+            f"| {row.name} | {row.eo_per_li:.3g} | {row.n_li} | {row.density:.3f} "
             f"({anchor['density']:.3f} ± {anchor['density_err']:.3f}) | {row.coordination:.2f} "
             f"| {row.fraction_tfsi_touching_li:.3f} | {row.d_ratio:.2f} ({anchor['ratio']:.3f}) "
             f"| {verdict.distance[row.name]:.2f}{err} | {outcome} |"
