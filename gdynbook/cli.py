@@ -1093,8 +1093,7 @@ def _run_peo(args: argparse.Namespace) -> int:
 def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
     from dataclasses import replace
 
-    from gdynbook.jobs.peo import PeoTraining
-    from gdynbook.jobs.peo_builds import PLAN_TRAINING, BuildPlan, run_build_job
+    from gdynbook.jobs.peo_builds import PLAN_TRAINING, BuildPlan, run_build_job, smoke_plan
 
     fixed = [
         name
@@ -1113,25 +1112,7 @@ def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
         )
     output = prepare_output_dir(args.output, args.overwrite, ["summary.json"])
     if args.preset == "smoke":
-        plan = BuildPlan(
-            candidates=(2, 3),
-            lag_ladder_ps=(5.0, 10.0, 20.0),
-            lag_states=(2,),
-            coarse_seeds=(0,),
-            extra_seeds=(),
-            ensemble_seeds=(0,),
-            ck_steps=2,
-            n_bootstrap=10,
-        )
-        training = PeoTraining(
-            lag_ps=10.0,
-            n_conv=1,
-            n_neighbors=4,
-            atom_fea_len=8,
-            h_fea_len=8,
-            n_epochs=1,
-            patience=1,
-        )
+        plan, training = smoke_plan()
     else:
         plan, training = BuildPlan(), PLAN_TRAINING
     if args.epochs is not None:

@@ -33,3 +33,17 @@ def small_traj() -> Trajectory:
         target_index=np.array([0]),
         time_step_ps=0.5,
     )
+
+
+def finished_screen_builds() -> list:
+    """Folders of the shipped screen builds whose production is finished, in name order."""
+    import json
+
+    from gdynbook import data
+
+    root = data.data_dir() / "peo_litfsi"
+    return [
+        p.parent
+        for p in sorted(root.glob("screen/*/provenance.json"))
+        if json.loads(p.read_text()).get("complete")
+    ]

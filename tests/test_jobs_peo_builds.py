@@ -8,6 +8,7 @@ import pytest
 from gdynbook.jobs.peo import PeoTraining
 from gdynbook.jobs.peo_builds import BuildPlan, learn_from_builds
 from gdynbook.systems.dimers import DimerSimulation, simulate_dimers
+from tests.conftest import finished_screen_builds
 
 
 @pytest.fixture(scope="module")
@@ -141,20 +142,13 @@ def test_transference_from_builds_takes_one_sample_per_build_in_both_frames() ->
     """On shipped builds: each build's sample is recomputed by hand (ion centres against
     the system's or the PEO's centre of mass, united-atom masses, slopes over 10-30 % of
     the build), and the coefficient intervals are Student t over builds."""
-    import json
 
     from scipy import stats
 
-    from gdynbook import data
     from gdynbook.jobs.peo_builds import transference_from_builds
     from gdynbook.systems.peo_litfsi.runs import load_run
 
-    root = data.data_dir() / "peo_litfsi"
-    finished = [
-        p.parent
-        for p in sorted(root.glob("screen/*/provenance.json"))
-        if json.loads(p.read_text()).get("complete")
-    ]
+    finished = finished_screen_builds()
     if len(finished) < 2:
         pytest.skip("needs two finished shipped builds")
     builds = [load_run(p) for p in finished[:2]]
@@ -205,19 +199,13 @@ def test_transference_from_builds_takes_one_sample_per_build_in_both_frames() ->
 
 
 def split_shipped_builds(root, n_builds: int = 4):
-    """Stand-in builds for wiring tests: the finished shipped screen builds cut into
-    halves (chunks 0-1 and 2-3), each half its own build-NN folder."""
+    """Stand-in builds for wiring tests: the finished shipped EO:Li 12.5 screen builds cut
+    into halves (chunks 0-1 and 2-3), each half its own build-NN folder."""
     import json
     import shutil
 
-    from gdynbook import data
-
-    shipped = data.data_dir() / "peo_litfsi"
-    sources = [
-        p.parent
-        for p in sorted(shipped.glob("screen/*/provenance.json"))
-        if json.loads(p.read_text()).get("complete")
-    ]
+    # stand-ins must be one system: the EO:Li 12.5 screen builds (24 Li⁺ each)
+    sources = [p for p in finished_screen_builds() if p.name.endswith("-eo12")]
     made = []
     for source in sources:
         provenance = json.loads((source / "provenance.json").read_text())
@@ -240,36 +228,20 @@ def split_shipped_builds(root, n_builds: int = 4):
 
 def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
     import json
+    from dataclasses import replace
 
     import torch
 
-    from gdynbook.jobs.peo import PeoTraining, load_ensemble
-    from gdynbook.jobs.peo_builds import run_build_job
+    from gdynbook.jobs.peo import load_ensemble
+    from gdynbook.jobs.peo_builds import run_build_job, smoke_plan
 
     made = split_shipped_builds(tmp_path / "builds")
     if len(made) < 4:
         pytest.skip("needs two finished shipped builds")
     torch.set_num_threads(1)
-    plan = BuildPlan(
-        candidates=(2, 3),
-        lag_ladder_ps=(5.0, 10.0, 20.0),
-        lag_states=(2,),
-        coarse_seeds=(0,),
-        extra_seeds=(),
-        ensemble_seeds=(0, 1),
-        ck_steps=2,
-        n_bootstrap=10,
-    )
-    training = PeoTraining(
-        lag_ps=10.0,
-        n_conv=1,
-        n_neighbors=4,
-        atom_fea_len=8,
-        h_fea_len=8,
-        n_epochs=1,
-        patience=1,
-        batch_size=64,
-    )
+    plan, training = smoke_plan()
+    plan = replace(plan, ensemble_seeds=(0, 1))
+    training = replace(training, batch_size=64)
     summary = run_build_job(
         tmp_path / "builds",
         tmp_path / "out",

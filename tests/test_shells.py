@@ -8,6 +8,7 @@ import pytest
 from gdynbook import data
 from gdynbook.markov import milestone
 from gdynbook.systems.peo_litfsi.shells import ShellDescriptors, reference_labels
+from tests.conftest import finished_screen_builds
 
 RUN = data.data_dir() / "peo_litfsi" / "run-00"
 
@@ -62,19 +63,13 @@ def test_state_shell_table_of_a_known_split_matches_direct_counts() -> None:
     state 0 has no TFSI O by construction, state 1 at least one; every per-build entry
     equals the plain mean over that build's samples of the state, counted here directly,
     and the interval is Student t over builds."""
-    import json
 
     from scipy import stats
 
     from gdynbook.systems.peo_litfsi.runs import load_run, pair_distances
     from gdynbook.systems.peo_litfsi.shells import state_shell_table
 
-    root = data.data_dir() / "peo_litfsi"
-    finished = [
-        p.parent
-        for p in sorted(root.glob("screen/*/provenance.json"))
-        if json.loads(p.read_text()).get("complete")
-    ]
+    finished = finished_screen_builds()
     if len(finished) < 2:
         pytest.skip("needs two finished shipped builds")
     from dataclasses import replace

@@ -66,6 +66,25 @@ class BuildPlan:
     n_bootstrap: int = 100
 
 
+def smoke_plan() -> tuple[BuildPlan, PeoTraining]:
+    """A minutes-long run of the whole pipeline with tiny models (``gdynbook peo --preset
+    smoke``): every step of the plan, none of its results."""
+    plan = BuildPlan(
+        candidates=(2, 3),
+        lag_ladder_ps=(5.0, 10.0, 20.0),
+        lag_states=(2,),
+        coarse_seeds=(0,),
+        extra_seeds=(),
+        ensemble_seeds=(0,),
+        ck_steps=2,
+        n_bootstrap=10,
+    )
+    training = PeoTraining(
+        lag_ps=10.0, n_conv=1, n_neighbors=4, atom_fea_len=8, h_fea_len=8, n_epochs=1, patience=1
+    )
+    return plan, training
+
+
 #: Training of the plan: at most 40 epochs, patience 5, the current architecture; each
 #: epoch trains on 600 random pairs (a quarter of a fold's ~2,500), validation on all of
 #: them (the plan's "Revisions before any data": the full epochs would take ~20 h).
