@@ -55,14 +55,16 @@ def dimer_descriptors(runs):
     return descriptors, reference_inputs
 
 
-def test_learn_from_builds_follows_the_plan(builds) -> None:
+@pytest.fixture(scope="module")
+def plan_result(builds):
+    """The plan on the four dimer builds, once for every test of this module."""
     import torch
 
     torch.set_num_threads(1)
     runs, names = builds
     plan, training = small_plan_and_training()
     descriptors, reference_inputs = dimer_descriptors(runs)
-    summary, probabilities, models = learn_from_builds(
+    return learn_from_builds(
         runs,
         names,
         plan=plan,
@@ -72,6 +74,12 @@ def test_learn_from_builds_follows_the_plan(builds) -> None:
         device="cpu",
         progress=False,
     )
+
+
+def test_learn_from_builds_follows_the_plan(builds, plan_result) -> None:
+    runs, names = builds
+    descriptors, _ = dimer_descriptors(runs)
+    summary, probabilities, models = plan_result
     assert summary["lockbox"] == "build-03"
     # the lockbox is never a fold, never scored in cross-validation
     assert {r["test_run"] for r in summary["cross_validation"]["rows"]} == {0, 1, 3}
@@ -282,6 +290,31 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
     assert probabilities[0][0].shape == (60, 24, stored["n_states"])
     assert (tmp_path / "out" / "gdynet-seed1.pt").is_file()
     assert "lockbox" in stored["timescales_ps"] and stored["lockbox_opened"] is True
+    # the chapters' tables of the stored summary
+    from gdynbook.jobs.peo_tables import timescale_table, transference_table
+
+    times = timescale_table(stored)
+    assert list(times.columns) == [
+        "development",
+        "low",
+        "high",
+        "lockbox",
+        "lockbox low",
+        "lockbox high",
+    ]
+    assert len(times) == stored["n_states"] - 1
+    lockbox_t = stored["held_out"]["build-03"]["timescales_ps"][0]
+    assert times.loc[1, "lockbox"] == pytest.approx(
+        np.nan if lockbox_t is None else lockbox_t, nan_ok=True
+    )
+    moved = transference_table(stored)
+    units = np.array(stored["transference"]["solvent"]["samples"])
+    assert (moved["builds"] == 4).all()
+    assert moved.loc["D₊ (Å²/ps)", "solvent"] == pytest.approx(units[:, 3].mean())
+    pooled = units.mean(axis=0)
+    # t₊ ideal = D₊ / (D₊ + D₋) for equal ion numbers, of the means over builds
+    assert moved.loc["ideal t₊", "solvent"] == pytest.approx(pooled[3] / (pooled[3] + pooled[4]))
+    assert (moved[["barycentric ±", "solvent ±"]] > 0).all().all()
     # an unfinished build: the lockbox is not opened on partial data
     provenance = json.loads((made[1] / "provenance.json").read_text())
     (made[1] / "provenance.json").write_text(json.dumps({**provenance, "complete": False}))
@@ -353,3 +386,90 @@ def test_a_shut_lockbox_is_neither_scored_nor_reported(builds) -> None:
         summary["between_ion_variance_fraction"],
     ):
         assert set(part) == {"build-00", "build-01", "build-02"}
+
+
+def test_the_chapter_tables_show_what_the_plan_reported(builds, plan_result) -> None:
+    """Each table's cells against a computation from the summary's raw parts."""
+    from gdynbook.jobs.peo_tables import cross_validation_table, held_out_table
+
+    summary, _, _ = plan_result
+    table = cross_validation_table(summary)
+    rows = summary["cross_validation"]["rows"]
+    ns = sorted({r["n_states"] for r in rows})
+    assert list(table.index) == ns and table["chosen"].sum() == 1
+    assert table.index[table["chosen"]][0] == summary["n_states"]
+    folds = sorted({r["test_run"] for r in rows})
+    assert (table["folds"] == len(folds)).all() and summary["builds"].index(
+        summary["lockbox"]
+    ) not in folds  # no fold
+    by_fold = {
+        n: np.array(
+            [
+                np.mean(
+                    [r["vamp2_test"] for r in rows if r["n_states"] == n and r["test_run"] == k]
+                )
+                for k in folds
+            ]
+        )
+        for n in ns
+    }
+    for n in ns:
+        assert table.loc[n, "held-out VAMP-2"] == pytest.approx(by_fold[n].mean())
+        assert table.loc[n, "s.e."] == pytest.approx(by_fold[n].std(ddof=1) / np.sqrt(len(folds)))
+        assert table.loc[n, "epochs (max)"] == max(r["epochs"] for r in rows if r["n_states"] == n)
+    difference = by_fold[ns[1]] - by_fold[ns[0]]
+    assert table.loc[ns[1], "gain over n−1"] == pytest.approx(difference.mean())
+    # the job's own gain (CrossValidation.per_state_gain) agrees with the table's pairing
+    gain, sem = summary["cross_validation"]["gain"][str(ns[1])]
+    assert table.loc[ns[1], "gain over n−1"] == pytest.approx(gain)
+    assert table.loc[ns[1], "gain / s.e."] == pytest.approx(gain / sem)
+    assert np.isnan(table.loc[ns[0], "gain over n−1"])
+
+    held = held_out_table(summary)
+    assert list(held.index) == summary["builds"]
+    assert held.loc["build-03", "role"] == "lockbox"
+    assert (held.drop(index="build-03")["role"] == "fold").all()
+    for name in summary["builds"]:
+        report = summary["held_out"][name]
+        assert held.loc[name, "VAMP-2"] == report["vamp2"]
+        assert held.loc[name, "CK passes"] == report["ck_passes"]
+        assert (
+            held.loc[name, "descriptor VAMP-2"] == (summary["reference"]["held_out"][name]["vamp2"])
+        )
+        assert held.loc[name, "seed agreement"] == min(summary["seed_agreement"][name])
+        assert held.loc[name, "fixed label: learned"] == pytest.approx(
+            summary["between_ion_variance_fraction"][name]["learned"]
+        )
+        low, value, high = (held.loc[name, k] for k in ("t₁ low", "t₁ (ps)", "t₁ high"))
+        if np.isfinite(value):
+            assert value == report["timescales_ps"][0] and low <= high
+
+
+def test_a_closed_lockbox_leaves_no_row_and_missing_timescales_show_as_gaps() -> None:
+    from gdynbook.jobs.peo_tables import held_out_table, timescale_table
+
+    report = {
+        "vamp2": 1.4,
+        "ck_max_deviation": 0.02,
+        "ck_half_width": None,
+        "ck_passes": True,
+        "timescales_ps": [None],
+        "timescales_lower_ps": [None],
+        "timescales_upper_ps": [None],
+    }
+    summary = {
+        "builds": ["build-00", "build-01"],
+        "held_out": {"build-00": report},
+        "held_out_role": {"build-00": "fold"},
+    }
+    table = held_out_table(summary)
+    assert list(table.index) == ["build-00"]
+    assert np.isnan(table.loc["build-00", "t₁ (ps)"]) and np.isnan(
+        table.loc["build-00", "CK half-width"]
+    )
+    assert np.isnan(table.loc["build-00", "descriptor VAMP-2"])
+    times = timescale_table(
+        {"timescales_ps": {"value": [80.0, None], "lower": [60.0, None], "upper": [120.0, None]}}
+    )
+    assert list(times.columns) == ["development", "low", "high"]
+    assert times.loc[1, "development"] == 80.0 and np.isnan(times.loc[2, "development"])

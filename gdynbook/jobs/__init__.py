@@ -6,6 +6,8 @@
   states, train a seed ensemble (``gdynbook peo``);
 * :mod:`gdynbook.jobs.peo_builds` — the same on independent builds, as the pre-registered
   analysis plan fixes it (lockbox, lag by implied timescales, staged state search);
+* :mod:`gdynbook.jobs.peo_tables` — the tables the chapters print from a build job's
+  ``summary.json``;
 * :mod:`gdynbook.jobs.own_data` — your own trajectories: train into a run directory,
   then analyse it (``gdynbook train`` / ``gdynbook analyze``);
 * :mod:`gdynbook.jobs.rundir` — what every job shares: seeded training, checkpoints
