@@ -9,15 +9,14 @@ from gdynbook import data
 from gdynbook.markov import simulate_markov_chain
 from gdynbook.systems.peo_litfsi.diagnostics import (
     between_ion_fraction,
-    chain_end_distance,
     durable_changes,
-    ether_oxygen_layout,
     li_chain,
     li_diagnostics,
     msd_exponent,
     radius_of_gyration,
     switching_baseline,
 )
+from gdynbook.systems.peo_litfsi.shells import chain_end_distance, ether_oxygen_layout
 
 
 def test_li_chain_takes_the_chain_with_most_shell_oxygens() -> None:
@@ -139,8 +138,8 @@ def test_diagnostics_of_the_shipped_run_agree_with_independent_counts(shipped_ru
 
 
 def test_li_descriptors_match_the_shell_counts_and_the_chain_positions(shipped_run) -> None:
-    from gdynbook.systems.peo_litfsi.diagnostics import li_descriptors
     from gdynbook.systems.peo_litfsi.runs import tfsi_in_shell
+    from gdynbook.systems.peo_litfsi.shells import li_descriptors
 
     run = shipped_run
     contact, distance = li_descriptors(run)

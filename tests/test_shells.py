@@ -32,6 +32,7 @@ def test_reference_labels_combine_contact_and_chain_position() -> None:
         anions=np.zeros((5, 1)),
         end_distance=end,
         nearest_tfsi_o_a=nearest,
+        chain_end_eo=end.astype(float),
     )
     labels = reference_labels(shells)[:, 0]
     # (contact, end): (0,0) (1,0) (1,1) (0,1) (1,1) → 2·contact + end
@@ -74,7 +75,7 @@ def test_state_shell_table_of_a_known_split_matches_direct_counts() -> None:
         pytest.skip("needs two finished shipped builds")
     from dataclasses import replace
 
-    from gdynbook.systems.peo_litfsi.diagnostics import li_descriptors
+    from gdynbook.systems.peo_litfsi.shells import li_descriptors
 
     builds = [load_run(p) for p in finished[:2]]
     builds = [replace(b, traj=b.traj[::4]) for b in builds]  # every 20 ps: enough here

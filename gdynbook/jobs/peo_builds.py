@@ -444,7 +444,7 @@ def run_build_job(
 
     Loads every ``build-NN`` (:func:`~gdynbook.systems.peo_litfsi.runs.load_builds`),
     computes the non-learned descriptors
-    (:func:`~gdynbook.systems.peo_litfsi.diagnostics.li_descriptors`), runs
+    (:func:`~gdynbook.systems.peo_litfsi.shells.li_descriptors`), runs
     :func:`learn_from_builds` and :func:`transference_from_builds`, and writes
 
     * ``summary.json``: everything :func:`learn_from_builds` reports, plus
@@ -478,8 +478,8 @@ def run_build_job(
 
     from gdynbook import __version__
     from gdynbook.jobs.rundir import save_checkpoint, write_arrays, write_json
-    from gdynbook.systems.peo_litfsi.diagnostics import li_descriptors
     from gdynbook.systems.peo_litfsi.runs import load_builds
+    from gdynbook.systems.peo_litfsi.shells import li_descriptors
 
     plan = plan or BuildPlan()
     training = training or PLAN_TRAINING

@@ -11,8 +11,8 @@ These diagnostics ask that of the data themselves, before any network is trained
   *between* ions (a fixed label per ion) rather than within each ion's time series,
   beside :func:`switching_baseline`, what a label that truly switches with lifetime t
   would leave in a run of length T;
-* :func:`chain_end_distance` — how far (in EO units along the chain) a Li⁺'s ether O
-  sit from the nearest chain end;
+* :func:`~gdynbook.systems.peo_litfsi.shells.chain_end_distance` — how far (in EO units
+  along the chain) a Li⁺'s ether O sit from the nearest chain end;
 * :func:`msd_exponent` — the local slope of log MSD against log t (1: diffusive);
 * :func:`radius_of_gyration` — chain size, to compare with the box length;
 * :func:`li_diagnostics` — all of them for one run, with pairing and cluster fractions.
@@ -35,6 +35,7 @@ from gdynbook.systems.peo_litfsi.runs import (
     durable_switches,
     pair_distances,
 )
+from gdynbook.systems.peo_litfsi.shells import chain_end_distance, ether_oxygen_layout
 
 
 # ---------------------------------------------------------------------- chain residence
@@ -119,38 +120,6 @@ def switching_baseline(lifetime_ps: float, duration_ps: float) -> float:
     return float(2 * ratio * (1 - ratio * (1 - np.exp(-1 / ratio))))
 
 
-def chain_end_distance(
-    li_o_distances: np.ndarray,
-    o_position: np.ndarray,
-    o_chain_length: np.ndarray,
-    cutoff_a: float = LI_O_SHELL_A,
-) -> np.ndarray:
-    """Mean distance (EO units along the chain) of a Li⁺'s shell O from the nearest end.
-
-    Parameters
-    ----------
-    li_o_distances : numpy.ndarray, shape (n_frames, n_li, n_o)
-    o_position : numpy.ndarray of int, shape (n_o,)
-        Index of each ether O along its chain, 0 … n − 1.
-    o_chain_length : numpy.ndarray of int, shape (n_o,)
-        Number of ether O on that O's chain.
-    cutoff_a : float
-        First-shell radius, Å.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_frames, n_li)
-        NaN where no ether O is within the shell.
-    """
-    o_position = np.asarray(o_position, dtype=np.float64)
-    from_end = np.minimum(o_position, np.asarray(o_chain_length) - 1 - o_position)
-    inside = np.asarray(li_o_distances) < cutoff_a
-    n_inside = inside.sum(axis=-1)
-    total = (inside * from_end).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n_inside > 0, total / np.maximum(n_inside, 1), np.nan)
-
-
 # ---------------------------------------------------------------------- transport, size
 def msd_exponent(lags_ps: np.ndarray, msd_a2: np.ndarray, window_ps: tuple[float, float]) -> float:
     """Slope of log MSD against log t over ``window_ps`` (1: diffusive, < 1: sub-diffusive).
@@ -195,19 +164,6 @@ def radius_of_gyration(coords: np.ndarray, groups: Sequence[np.ndarray]) -> np.n
 
 
 # ---------------------------------------------------------------------- one run
-def ether_oxygen_layout(run: PeoLitfsiRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chain number, position along the chain and chain length of every ether O."""
-    residue = run.residue_index[run.ether_o_index]
-    chains, o_chain = np.unique(residue, return_inverse=True)
-    position = np.empty(run.ether_o_index.size, dtype=np.int64)
-    length = np.empty(run.ether_o_index.size, dtype=np.int64)
-    for chain in range(chains.size):
-        members = np.flatnonzero(o_chain == chain)  # topology order = order along the chain
-        position[members] = np.arange(members.size)
-        length[members] = members.size
-    return o_chain, position, length
-
-
 def li_diagnostics(
     run: PeoLitfsiRun,
     *,
@@ -317,26 +273,6 @@ def li_diagnostics(
         "rg_a": float(rg.mean()),
         "rg_over_box": float(rg.mean() / box),
     }
-
-
-def li_descriptors(
-    run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A
-) -> tuple[np.ndarray, np.ndarray]:
-    """The two non-learned Li⁺ descriptors of the reference model, per frame and Li⁺.
-
-    Returns
-    -------
-    tfsi_contact : numpy.ndarray of bool, shape (n_frames, n_li)
-        Whether a TFSI O lies within ``cutoff_a`` (Å) of the Li⁺.
-    chain_end_distance : numpy.ndarray, shape (n_frames, n_li)
-        Mean distance (EO units) of the Li⁺'s shell ether O from the nearest chain end;
-        NaN without an ether O in the shell (:func:`chain_end_distance`).
-    """
-    traj = run.traj
-    tfsi_contact = (pair_distances(traj, run.li_index, run.tfsi_o_index) < cutoff_a).any(axis=-1)
-    li_o = pair_distances(traj, run.li_index, run.ether_o_index)
-    _, position, length = ether_oxygen_layout(run)
-    return tfsi_contact, chain_end_distance(li_o, position, length, cutoff_a)
 
 
 # ---------------------------------------------------------------------- equilibration

@@ -3,7 +3,7 @@
 The analysis plan (``reference/peo_analysis_plan.md``) compares GDyNet with a Markov
 model on crisp states anyone could define without a network: whether a TFSI O touches the
 Li⁺ (within 2.8 Å), times how far the Li⁺ sits from the nearest chain end (EO units along the chain,
-:func:`~gdynbook.systems.peo_litfsi.diagnostics.chain_end_distance`) in terciles — six
+:func:`~gdynbook.systems.peo_litfsi.shells.chain_end_distance`) in terciles — six
 sets. The tercile edges and the merging of rare sets are fixed on the training builds and
 then applied unchanged to a held-out build, so its score is a held-out score too.
 

@@ -1,7 +1,11 @@
 """Li⁺ first shells in PEO/LiTFSI, and a non-learned reference model built from them.
 
 :func:`shell_descriptors` counts, per frame and Li⁺, what binds it: ether O and the
-chains they belong to, TFSI⁻ oxygens and anions, and where along its chain the Li⁺ sits.
+chains they belong to, TFSI⁻ oxygens and anions, and where along its chain the Li⁺ sits
+(:func:`ether_oxygen_layout` numbers the ether O along their chains,
+:func:`chain_end_distance` measures the shell's distance from a chain end).
+:func:`li_descriptors` gives the two inputs of the reference model of the builds
+(:mod:`~gdynbook.systems.peo_litfsi.reference_model`).
 :func:`reference_labels` turns two of these into core-set labels — TFSI⁻ in the shell or
 not, chain end or chain middle — whose Markov model is the yardstick for learned states.
 """
@@ -35,6 +39,9 @@ class ShellDescriptors:
         (0: the first or last ether O of a chain).
     nearest_tfsi_o_a : numpy.ndarray
         Distance to the nearest TFSI⁻ oxygen, Å.
+    chain_end_eo : numpy.ndarray
+        Mean distance (EO units) of the shell's ether O from the nearest chain end
+        (:func:`chain_end_distance`); NaN without an ether O in the shell.
     """
 
     ether_o: np.ndarray
@@ -43,6 +50,52 @@ class ShellDescriptors:
     anions: np.ndarray
     end_distance: np.ndarray
     nearest_tfsi_o_a: np.ndarray
+    chain_end_eo: np.ndarray
+
+
+def ether_oxygen_layout(run: PeoLitfsiRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chain number, position along the chain and chain length of every ether O."""
+    residue = run.residue_index[run.ether_o_index]
+    chains, o_chain = np.unique(residue, return_inverse=True)
+    position = np.empty(run.ether_o_index.size, dtype=np.int64)
+    length = np.empty(run.ether_o_index.size, dtype=np.int64)
+    for chain in range(chains.size):
+        members = np.flatnonzero(o_chain == chain)  # topology order = order along the chain
+        position[members] = np.arange(members.size)
+        length[members] = members.size
+    return o_chain, position, length
+
+
+def chain_end_distance(
+    li_o_distances: np.ndarray,
+    o_position: np.ndarray,
+    o_chain_length: np.ndarray,
+    cutoff_a: float = LI_O_SHELL_A,
+) -> np.ndarray:
+    """Mean distance (EO units along the chain) of a Li⁺'s shell O from the nearest end.
+
+    Parameters
+    ----------
+    li_o_distances : numpy.ndarray, shape (n_frames, n_li, n_o)
+    o_position : numpy.ndarray of int, shape (n_o,)
+        Index of each ether O along its chain, 0 … n − 1.
+    o_chain_length : numpy.ndarray of int, shape (n_o,)
+        Number of ether O on that O's chain.
+    cutoff_a : float
+        First-shell radius, Å.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_frames, n_li)
+        NaN where no ether O is within the shell.
+    """
+    o_position = np.asarray(o_position, dtype=np.float64)
+    from_end = np.minimum(o_position, np.asarray(o_chain_length) - 1 - o_position)
+    inside = np.asarray(li_o_distances) < cutoff_a
+    n_inside = inside.sum(axis=-1)
+    total = (inside * from_end).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_inside > 0, total / np.maximum(n_inside, 1), np.nan)
 
 
 def shell_descriptors(run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A) -> ShellDescriptors:
@@ -52,14 +105,9 @@ def shell_descriptors(run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A) -> Shel
     chain_of_o = run.residue_index[run.ether_o_index]
     peo = Coordination.from_contacts(ether_d < cutoff_a, chain_of_o)
     tfsi = Coordination.from_contacts(tfsi_d < cutoff_a, run.residue_index[run.tfsi_o_index])
-    position = np.zeros(run.ether_o_index.size, dtype=np.int64)
-    last = np.zeros(run.ether_o_index.size, dtype=np.int64)
-    for chain in np.unique(chain_of_o):
-        members = np.flatnonzero(chain_of_o == chain)  # topology order runs along the chain
-        position[members] = np.arange(members.size)
-        last[members] = members.size - 1
+    _, position, length = ether_oxygen_layout(run)
     nearest = np.argmin(ether_d, axis=-1)
-    end_distance = np.minimum(position[nearest], last[nearest] - position[nearest])
+    end_distance = np.minimum(position[nearest], length[nearest] - 1 - position[nearest])
     return ShellDescriptors(
         ether_o=peo.atoms,
         tfsi_o=tfsi.atoms,
@@ -67,7 +115,26 @@ def shell_descriptors(run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A) -> Shel
         anions=tfsi.molecules,
         end_distance=end_distance,
         nearest_tfsi_o_a=tfsi_d.min(axis=-1),
+        chain_end_eo=chain_end_distance(ether_d, position, length, cutoff_a),
     )
+
+
+def li_descriptors(
+    run: PeoLitfsiRun, cutoff_a: float = LI_O_SHELL_A
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two non-learned Li⁺ descriptors of the reference model, per frame and Li⁺
+    (:mod:`~gdynbook.systems.peo_litfsi.reference_model`).
+
+    Returns
+    -------
+    tfsi_contact : numpy.ndarray of bool, shape (n_frames, n_li)
+        Whether a TFSI O lies within ``cutoff_a`` (Å) of the Li⁺.
+    chain_end_distance : numpy.ndarray, shape (n_frames, n_li)
+        Mean distance (EO units) of the Li⁺'s shell ether O from the nearest chain end;
+        NaN without an ether O in the shell (:func:`chain_end_distance`).
+    """
+    shells = shell_descriptors(run, cutoff_a)
+    return shells.tfsi_o > 0, shells.chain_end_eo
 
 
 def reference_labels(
@@ -145,7 +212,7 @@ def state_shell_table(
 ) -> StateShellTable:
     """Per learned state: ether O and TFSI O in the shell, PEO chains and TFSI⁻ ions
     they belong to, EO units from a chain end (the mean over the shell's ether O, as in
-    :func:`~gdynbook.systems.peo_litfsi.diagnostics.chain_end_distance`; samples without
+    :func:`chain_end_distance`; samples without
     an ether O in the shell are left out of that column), and the net formal charge
     within ``charge_radius_a`` of the Li⁺ (whole ions by their centres, the Li⁺ itself
     included).
@@ -171,7 +238,6 @@ def state_shell_table(
     import mdtraj
 
     from gdynbook.intervals import t_interval
-    from gdynbook.systems.peo_litfsi.diagnostics import li_descriptors
     from gdynbook.transference import charge_integral, formal_charges, state_average
 
     if len(builds) != len(memberships) or not builds:
@@ -195,7 +261,7 @@ def state_shell_table(
             [shells.ether_o, shells.tfsi_o, shells.chains, shells.anions, charge], axis=-1
         )
         averages = state_average(counts, chi)  # (n_states, 5)
-        _, end_distance = li_descriptors(part)
+        end_distance = shells.chain_end_eo
         known = np.isfinite(end_distance)
         end_average = state_average(
             np.where(known, end_distance, 0.0)[..., None], chi * known[..., None]
