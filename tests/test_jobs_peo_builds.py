@@ -136,6 +136,29 @@ def test_learn_from_builds_follows_the_plan(builds, plan_result) -> None:
     assert fractions["descriptor"] == pytest.approx(1.0)
     assert 0.0 <= fractions["learned"] <= 1.0 and 0.0 < fractions["baseline"] < 1.0
     assert all(1 <= e <= 3 for e in summary["epochs"]["cross_validation"])
+    # the final model on the development builds: one Koopman estimate, pooled over every
+    # Li⁺ series of builds 0-2 (positions 0, 1, 3), sets the timescales and the baseline
+    from gdynbook.koopman import estimate_koopman
+    from gdynbook.systems.peo_litfsi.diagnostics import switching_baseline
+
+    lag_frames = round(summary["lag_ps"] / runs[0].time_step_ps)
+    series = [p[:, [k]] for i in (0, 1, 3) for p in [probabilities[0][i]] for k in range(8)]
+    direct = estimate_koopman(series, lag_frames, time_step_ps=runs[0].time_step_ps, warn=False)
+    t1 = direct.timescales()[0]
+    stored = summary["timescales_ps"]["value"][0]
+    if np.isfinite(t1):
+        assert stored == pytest.approx(t1)
+        lifetime = max(t1, summary["lag_ps"])
+    else:
+        assert stored is None
+        lifetime = summary["lag_ps"]
+    assert fractions["baseline"] == pytest.approx(
+        switching_baseline(lifetime, 400 * runs[0].time_step_ps)
+    )
+    per_build = np.array(summary["populations"]["per_build"])
+    assert per_build.shape == (3, summary["n_states"])
+    np.testing.assert_allclose(per_build.sum(axis=1), 1.0)
+    assert summary["timescales_ps"]["lockbox"]["value"] == report["timescales_ps"]
 
 
 def test_bad_build_lists_are_refused(builds) -> None:

@@ -134,7 +134,10 @@ def learn_from_builds(
         (the same reports for the descriptor model, with its sets; given
         ``reference_inputs``),
         ``seed_agreement`` per build, ``between_ion_variance_fraction`` per build,
-        ``epochs`` of every fit, ``plan`` and ``training``.
+        ``timescales_ps`` (the final model on the development builds, intervals from
+        resampling whole builds, and the lockbox's held-out ones once opened),
+        ``populations`` (per development build and over them), ``epochs`` of every
+        fit, ``plan`` and ``training``.
     probabilities : list (per seed) of lists (per build) of (frames, n_targets, n_states)
         The final ensemble's memberships, states matched to seed 0's.
     models : list of GDyNet
@@ -225,14 +228,20 @@ def learn_from_builds(
         reference_summary = reference_model_reports(
             reference_inputs, names, lock, lag_frames, time_step, plan, open_lockbox
         )
-    # the baseline's lifetime: the final model's slowest timescale on the development builds
-    from gdynbook.koopman import estimate_koopman, split_targets
-
-    development_series = [s for i in development for s in split_targets([reference[i]])]
-    timescales = estimate_koopman(
-        development_series, lag_frames, time_step_ps=time_step, warn=False
-    ).timescales()
-    slowest = float(timescales[0]) if timescales.size and np.isfinite(timescales[0]) else lag_ps
+    # the final model on the development builds (in-sample): its timescales, whose slowest
+    # is the baseline's lifetime, and the populations per build
+    timescales, populations = _development_koopman_summary(
+        reference, development, lag_frames, time_step, plan.n_bootstrap
+    )
+    first = timescales["value"][0] if timescales["value"] else None
+    slowest = lag_ps if first is None else float(first)
+    if open_lockbox:
+        lockbox_report = held_out[names[lock]]
+        timescales["lockbox"] = {
+            "value": lockbox_report["timescales_ps"],
+            "lower": lockbox_report["timescales_lower_ps"],
+            "upper": lockbox_report["timescales_upper_ps"],
+        }
     reported = [i for i in range(len(names)) if open_lockbox or i != lock]
     fractions = {}
     for i in reported:
@@ -257,6 +266,8 @@ def learn_from_builds(
         "held_out": held_out,
         "held_out_role": {names[i]: "lockbox" if i == lock else "fold" for i in reported},
         "lockbox_opened": bool(open_lockbox),
+        "timescales_ps": timescales,
+        "populations": populations,
         "reference": reference_summary,
         "seed_agreement": {
             names[i]: [crisp_agreement([reference[i]], [p[i]]) for p in probabilities[1:]]
@@ -448,9 +459,8 @@ def run_build_job(
     :func:`learn_from_builds` and :func:`transference_from_builds`, and writes
 
     * ``summary.json``: everything :func:`learn_from_builds` reports, plus
-      ``timescales_ps`` (the final model on the development builds, intervals over
-      builds, and the lockbox's held-out ones), ``populations``, ``reference_vamp2``,
-      ``transference``, ``frames``, ``time_step_ps``, ``wall_time_s``;
+      ``reference_vamp2``, ``transference``, ``frames``, ``time_step_ps``,
+      ``wall_time_s``;
     * ``predictions.npz``: memberships per seed and build (``seed<S>_<build>``, float32);
     * ``gdynet-seed<S>.pt``: the final models.
 
@@ -510,25 +520,11 @@ def run_build_job(
     )
     time_step = trajectories[0].time_step_ps
     lag_frames = lag_in_frames(summary["lag_ps"], time_step, "chosen lag")
-    lock = names.index(summary["lockbox"])
-    development = [i for i in range(len(names)) if i != lock]
-    timescales, populations = _development_koopman_summary(
-        probabilities[0], development, lag_frames, time_step, plan.n_bootstrap
-    )
-    if open_lockbox:
-        lockbox_report = summary["held_out"][summary["lockbox"]]
-        timescales["lockbox"] = {
-            "value": lockbox_report["timescales_ps"],
-            "lower": lockbox_report["timescales_lower_ps"],
-            "upper": lockbox_report["timescales_upper_ps"],
-        }
     summary.update(
         {
             "gdynbook_version": __version__,
             "frames": [t.n_frames for t in trajectories],
             "time_step_ps": time_step,
-            "timescales_ps": timescales,
-            "populations": populations,
             "reference_vamp2": summary["reference"]["mean_fold_vamp2"],
             "transference": transference_from_builds(builds, n_bootstrap=plan.n_bootstrap),
             "seeds": [int(s) for s in plan.ensemble_seeds],
