@@ -65,10 +65,12 @@ def test_state_shell_table_of_a_known_split_matches_direct_counts() -> None:
     equals the plain mean over that build's samples of the state, counted here directly,
     and the interval is Student t over builds."""
 
+    import mdtraj
     from scipy import stats
 
     from gdynbook.systems.peo_litfsi.runs import load_run, pair_distances
     from gdynbook.systems.peo_litfsi.shells import state_shell_table
+    from gdynbook.transference import formal_charges, ion_clusters
 
     finished = finished_screen_builds()
     if len(finished) < 2:
@@ -107,6 +109,10 @@ def test_state_shell_table_of_a_known_split_matches_direct_counts() -> None:
 
         charge = within(coords[:, run.li_index]) - within(centres)
         contact = tfsi_in.any(-1)
+        # the Li⁺'s cluster (ion_clusters is tested on its own)
+        ions = formal_charges(mdtraj.load_topology(str(run.path / "topology.pdb")), run.masses)
+        clusters = ion_clusters(run.traj, ions)
+        size, net = clusters.size[:, ions.cation], clusters.net_charge[:, ions.cation]
         _, end = li_descriptors(run)
         rows = []
         for state in (~contact, contact):
@@ -119,12 +125,25 @@ def test_state_shell_table_of_a_known_split_matches_direct_counts() -> None:
                     anions[state].mean(),
                     end[known].mean(),
                     charge[state].mean(),
+                    size[state].mean(),
+                    net[state].mean(),
+                    (net[state] < 0).mean(),
                 ]
             )
         memberships.append(np.eye(2)[contact.astype(int)])
         direct.append(rows)
-    table = state_shell_table(builds, memberships)
+    table = state_shell_table(builds, memberships, charge_radii_a=[1.5, 5.0, 9.0])
     np.testing.assert_allclose(table.per_build, np.array(direct), rtol=1e-10)
+    # the profile: the Li⁺ alone within 1.5 Å, the 5 Å column at 5 Å
+    np.testing.assert_allclose(table.charge_profile[:, :, 0], 1.0)
+    np.testing.assert_allclose(table.charge_profile[:, :, 1], table.per_build[:, :, 5])
+    # a Li⁺ without a TFSI O in its shell sits alone in its cluster (but for a rare TFSI
+    # N or F within 2.8 Å), with charge +1
+    np.testing.assert_allclose(table.per_build[:, 0, 6:], [[1.0, 1.0, 0.0]] * 2, atol=0.05)
+    assert (table.per_build[:, 1, 6] >= 2).all() and (table.per_build[:, 1, 7] <= 0).all()
+    shown = table.frame(["free", "paired"])
+    assert shown.loc["paired", "TFSI O"] == table.mean[1, 1]
+    assert shown.loc["free", "ions in cluster ±"] == table.half_width[0, 6]
     assert (table.per_build[:, 0, 1] == 0).all()
     assert (table.per_build[:, 1, 1] >= 1).all() and (table.per_build[:, 1, 3] >= 1).all()
     # a Li⁺ without TFSI⁻ in its 2.8 Å shell mostly keeps +1 within 5 Å; with one, ≤ 0

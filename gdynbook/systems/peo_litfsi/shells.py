@@ -13,6 +13,7 @@ not, chain end or chain middle — whose Markov model is the yardstick for learn
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -177,7 +178,13 @@ STATE_COLUMNS = (
     "TFSI⁻ ions",
     "EO units from chain end",
     "net charge within 5 Å",
+    "ions in cluster",
+    "cluster charge",
+    "in a negative cluster",
 )
+
+#: Radii of the charge profile of :func:`state_shell_table`, Å.
+CHARGE_PROFILE_RADII_A = np.round(np.arange(1.5, 10.01, 0.25), 2)
 
 
 @dataclass
@@ -195,6 +202,12 @@ class StateShellTable:
         freedom; NaN with one build).
     population : numpy.ndarray, shape (n_builds, n_states)
         Mean membership of each state in each build.
+    charge_radii_a : numpy.ndarray, shape (n_radii,)
+        Radii of the charge profile, Å.
+    charge_profile : numpy.ndarray, shape (n_builds, n_states, n_radii)
+        Net formal charge within each radius of the Li⁺, membership-weighted per build.
+    charge_profile_mean, charge_profile_half_width : numpy.ndarray, (n_states, n_radii)
+        Over builds, as ``mean`` and ``half_width``.
     """
 
     columns: tuple[str, ...]
@@ -202,6 +215,22 @@ class StateShellTable:
     mean: np.ndarray
     half_width: np.ndarray
     population: np.ndarray
+    charge_radii_a: np.ndarray
+    charge_profile: np.ndarray
+    charge_profile_mean: np.ndarray
+    charge_profile_half_width: np.ndarray
+
+    def frame(self, state_names: list[str] | None = None) -> Any:
+        """The mean over builds with its half-width, one row per state, as a
+        :class:`pandas.DataFrame` (columns ``<column>`` and ``<column> ±``)."""
+        import pandas as pd
+
+        names = state_names or [f"state {k}" for k in range(self.mean.shape[0])]
+        data: dict[str, Any] = {"population": self.population.mean(axis=0)}
+        for c, column in enumerate(self.columns):
+            data[column] = self.mean[:, c]
+            data[f"{column} ±"] = self.half_width[:, c]
+        return pd.DataFrame(data, index=pd.Index(names, name="state"))
 
 
 def state_shell_table(
@@ -209,13 +238,18 @@ def state_shell_table(
     memberships: list[np.ndarray],
     charge_radius_a: float = 5.0,
     confidence: float = 0.95,
+    charge_radii_a: np.ndarray | None = None,
 ) -> StateShellTable:
     """Per learned state: ether O and TFSI O in the shell, PEO chains and TFSI⁻ ions
     they belong to, EO units from a chain end (the mean over the shell's ether O, as in
-    :func:`chain_end_distance`; samples without
-    an ether O in the shell are left out of that column), and the net formal charge
-    within ``charge_radius_a`` of the Li⁺ (whole ions by their centres, the Li⁺ itself
-    included).
+    :func:`chain_end_distance`; samples without an ether O in the shell are left out of
+    that column), the net formal charge within ``charge_radius_a`` of the Li⁺, the Li⁺'s
+    ion cluster (:func:`~gdynbook.transference.ion_clusters`: ions in it, its net charge,
+    and whether that is negative), and the charge profile over ``charge_radii_a``.
+
+    Charges are counted by whole ions at their centres of mass, the Li⁺ itself included,
+    so a radius that cuts through a TFSI⁻ adds no spurious charge; PEO adds none either
+    (in the force field each ether O with its two CH₂/CH₃ groups is neutral).
 
     Each build gives one membership-weighted mean per state; intervals are over builds
     (the independent units), not over the Li⁺ of a box.
@@ -227,6 +261,8 @@ def state_shell_table(
         The builds' memberships (the first frames of a build if shorter).
     charge_radius_a : float
         Radius of the charge count, Å.
+    charge_radii_a : numpy.ndarray, optional
+        Radii of the charge profile, Å (default :data:`CHARGE_PROFILE_RADII_A`).
     confidence : float
         Two-sided coverage of the intervals.
 
@@ -238,13 +274,20 @@ def state_shell_table(
     import mdtraj
 
     from gdynbook.intervals import t_interval
-    from gdynbook.transference import charge_integral, formal_charges, state_average
+    from gdynbook.transference import (
+        charge_integral,
+        formal_charges,
+        ion_clusters,
+        state_average,
+    )
 
     if len(builds) != len(memberships) or not builds:
         raise ValueError(
             f"{len(builds)} builds and {len(memberships)} membership arrays: give one per build."
         )
-    per_build, population = [], []
+    radii = CHARGE_PROFILE_RADII_A if charge_radii_a is None else np.asarray(charge_radii_a)
+    all_radii = np.append(radii, charge_radius_a)
+    per_build, population, profiles = [], [], []
     for run, chi in zip(builds, memberships, strict=True):
         chi = np.asarray(chi, dtype=np.float64)
         if chi.ndim != 3 or chi.shape[1] != run.li_index.size or chi.shape[0] > run.traj.n_frames:
@@ -256,11 +299,22 @@ def state_shell_table(
         shells = shell_descriptors(part)
         ions = formal_charges(mdtraj.load_topology(str(run.path / "topology.pdb")), run.masses)
         li_ions = np.array([k for k in ions.cation if ions.molecules[k].size == 1])
-        charge = charge_integral(part.traj, ions, li_ions, [charge_radius_a])[..., 0]
+        charges = charge_integral(part.traj, ions, li_ions, all_radii)
+        clusters = ion_clusters(part.traj, ions)
         counts = np.stack(
-            [shells.ether_o, shells.tfsi_o, shells.chains, shells.anions, charge], axis=-1
+            [
+                shells.ether_o,
+                shells.tfsi_o,
+                shells.chains,
+                shells.anions,
+                charges[..., -1],
+                clusters.size[:, li_ions],
+                clusters.net_charge[:, li_ions],
+                clusters.net_charge[:, li_ions] < 0,
+            ],
+            axis=-1,
         )
-        averages = state_average(counts, chi)  # (n_states, 5)
+        averages = state_average(counts, chi)  # (n_states, 8)
         end_distance = shells.chain_end_eo
         known = np.isfinite(end_distance)
         end_average = state_average(
@@ -268,11 +322,26 @@ def state_shell_table(
         )
         per_build.append(np.concatenate([averages[:, :4], end_average, averages[:, 4:]], 1))
         population.append(chi.mean(axis=(0, 1)))
-    stacked = np.array(per_build)
-    mean = stacked.mean(axis=0)
-    half_width = np.full_like(mean, np.nan)
-    if stacked.shape[0] > 1:
-        for s in range(mean.shape[0]):
-            for c in range(mean.shape[1]):
-                half_width[s, c] = t_interval(stacked[:, s, c], confidence).half_width
-    return StateShellTable(STATE_COLUMNS, stacked, mean, half_width, np.array(population))
+        profiles.append(state_average(charges[..., :-1], chi))
+    stacked, profile = np.array(per_build), np.array(profiles)
+
+    def over_builds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        half_width = np.full(values.shape[1:], np.nan)
+        if values.shape[0] > 1:
+            for index in np.ndindex(*values.shape[1:]):
+                half_width[index] = t_interval(values[(slice(None), *index)], confidence).half_width
+        return values.mean(axis=0), half_width
+
+    mean, half_width = over_builds(stacked)
+    profile_mean, profile_half_width = over_builds(profile)
+    return StateShellTable(
+        STATE_COLUMNS,
+        stacked,
+        mean,
+        half_width,
+        np.array(population),
+        radii,
+        profile,
+        profile_mean,
+        profile_half_width,
+    )
