@@ -230,12 +230,29 @@ def plot_eigenvectors(
 
 
 def plot_charge_integral(
-    radii_a: np.ndarray, curves: dict[str, np.ndarray], ax: Axes | None = None
+    radii_a: np.ndarray,
+    curves: dict[str, np.ndarray],
+    ax: Axes | None = None,
+    half_widths: dict[str, np.ndarray] | None = None,
 ) -> Axes:
-    """Net formal charge within r of a Li⁺ against r, one line per group of samples."""
+    """Net formal charge within r of a Li⁺ against r, one line per group of samples.
+
+    Parameters
+    ----------
+    radii_a : numpy.ndarray
+        Radii, Å.
+    curves : dict of str to numpy.ndarray
+        Charge (e) per radius, one curve per group (a state, a shell type).
+    half_widths : dict of str to numpy.ndarray, optional
+        Half-widths of each curve's interval (e.g. over builds), drawn as a band.
+    """
     ax = _axis(ax, (5.0, 3.4))
-    for name, values in curves.items():
-        ax.plot(radii_a, values, lw=1.5, label=name)
+    for k, (name, values) in enumerate(curves.items()):
+        ax.plot(radii_a, values, lw=1.5, label=name, color=f"C{k}")
+        band = (half_widths or {}).get(name)
+        if band is not None:
+            values, band = np.asarray(values), np.asarray(band)
+            ax.fill_between(radii_a, values - band, values + band, color=f"C{k}", alpha=0.2)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.axhline(1, color="0.8", lw=0.8, ls=":")
     ax.set_xlabel("r (Å)")

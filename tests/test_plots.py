@@ -68,6 +68,10 @@ def test_transference_figures_draw_every_series() -> None:
     radii = np.linspace(1, 8, 15)
     ax = plot_charge_integral(radii, {"a": np.ones(15), "b": np.zeros(15)})
     assert len(ax.lines) == 2 + 2  # two curves and the 0 / +1 guides
+    ax = plot_charge_integral(radii, {"a": np.ones(15)}, half_widths={"a": np.full(15, 0.1)})
+    (band,) = ax.collections
+    lows = band.get_paths()[0].vertices[:, 1]
+    assert lows.min() == pytest.approx(0.9) and lows.max() == pytest.approx(1.1)
     lags = np.array([5.0, 10.0, 50.0])
     runs = [np.abs(np.random.default_rng(k).normal(size=(5, 3))) + 1 for k in range(3)]
     fig = plot_displacement_correlations(lags, runs, (10.0, 50.0))
