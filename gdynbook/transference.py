@@ -10,7 +10,9 @@ needs, in numpy:
   :func:`state_average` — the local picture, per frame and per learned state;
 - :func:`onsager_coefficients` and :func:`transference_number` — the collective
   picture, from displacements of unwrapped ion centres, with intervals from
-  independent trajectories or time blocks.
+  independent trajectories or time blocks;
+- :func:`cation_current_by_group` — the numerator of t₊ split by what each cation was
+  at the time origin (a learned state, a negative cluster).
 
 Formulas (e.g. Fong et al., ACS Cent. Sci. 5, 1250 (2019)): for species i, j with
 collective displacements ΔR_i(t) = Σ_a Δr_a(t),
@@ -910,3 +912,71 @@ def transference_over_units(
     result["ideal"] = jackknife_interval(units, _ideal, confidence)
     result["full"] = jackknife_interval(units, _full, confidence)
     return result
+
+
+def cation_current_by_group(
+    cation: np.ndarray,
+    anion: np.ndarray,
+    weights: np.ndarray,
+    time_step_ps: float,
+    fit_window_ps: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Split the numerator of t₊, L₊₊ − L₊₋, by what each cation was at the time origin.
+
+    With ΔQ(t) = ΔR₊(t) − ΔR₋(t) the charge displacement of a 1:1 salt,
+
+        (L₊₊ − L₊₋) V k_B T = lim ⟨Σ_i Δr_i(t) · ΔQ(t)⟩ / (6 t)
+                            = Σ_g lim ⟨Σ_i w_ig(0) Δr_i(t) · ΔQ(t)⟩ / (6 t)
+
+    for any weights that sum to one over the groups g (state memberships, or an
+    indicator such as "in a negatively charged cluster" and its complement). Group g's
+    term is the current its cations carry on their way from the origin. Cations that
+    move with anions (a negative cluster drifting as one) give a negative term: the
+    mechanism the GDyNets paper proposed for negative t₊, here measured.
+
+    Parameters
+    ----------
+    cation, anion : numpy.ndarray, shape (n_frames, n_ions, 3)
+        Unwrapped ion centres in the chosen reference frame, Å (as for
+        :func:`onsager_coefficients`; one trajectory).
+    weights : numpy.ndarray, shape (n_frames, n_cations, n_groups)
+        Each cation's weight in each group at every frame, summing to one over groups.
+    time_step_ps : float
+    fit_window_ps : (float, float), optional
+        Default 10–30 % of the trajectory, as :func:`onsager_coefficients`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_groups,)
+        Each group's term, Å²/ps; the sum is L₊₊ − L₊₋ over the same window.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree or the weights do not sum to one.
+    """
+    (cation,) = _as_list(cation, "cation")
+    (anion,) = _as_list(anion, "anion")
+    w = np.asarray(weights, dtype=np.float64)
+    if cation.shape[0] != anion.shape[0] or w.ndim != 3 or w.shape[:2] != cation.shape[:2]:
+        raise ValueError(
+            f"weights {w.shape} must be (n_frames, n_cations, n_groups) for cations "
+            f"{cation.shape} and anions {anion.shape} of the same frames."
+        )
+    if not np.allclose(w.sum(axis=-1), 1.0, atol=1e-6):
+        raise ValueError(
+            "weights must sum to one over groups for every cation and frame (memberships, "
+            "or an indicator and its complement), or the terms do not add up to L₊₊ − L₊₋."
+        )
+    n_frames = cation.shape[0]
+    if fit_window_ps is None:
+        span = (n_frames - 1) * time_step_ps
+        fit_window_ps = (0.1 * span, 0.3 * span)
+    lags = _window_lags(n_frames, time_step_ps, fit_window_ps)
+    charge = cation.sum(axis=1) - anion.sum(axis=1)  # (F, 3)
+    series = np.empty((w.shape[-1], lags.size))
+    for k, lag in enumerate(lags):
+        dq = charge[lag:] - charge[:-lag]  # (T, 3)
+        projected = np.einsum("tik,tk->ti", cation[lag:] - cation[:-lag], dq)  # (T, n_cations)
+        series[:, k] = np.einsum("ti,tig->g", projected, w[:-lag]) / dq.shape[0]
+    return np.array([_slope_over_window(row, lags, time_step_ps) / 6.0 for row in series])

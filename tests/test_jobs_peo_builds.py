@@ -183,7 +183,11 @@ def test_transference_from_builds_takes_one_sample_per_build_in_both_frames() ->
     if len(finished) < 2:
         pytest.skip("needs two finished shipped builds")
     builds = [load_run(p) for p in finished[:2]]
-    summary = transference_from_builds(builds, n_bootstrap=10)
+    # memberships: TFSI contact or not (any split works; the terms must add up)
+    from gdynbook.systems.peo_litfsi.runs import tfsi_in_shell
+
+    contact = [np.eye(2)[tfsi_in_shell(b).astype(int)] for b in builds]
+    summary = transference_from_builds(builds, n_bootstrap=10, memberships=contact)
     assert summary["builds"] == [p.name for p in finished[:2]]
     for k, build in enumerate(builds):
         coords = build.traj.coords.astype(np.float64)
@@ -225,8 +229,19 @@ def test_transference_from_builds_takes_one_sample_per_build_in_both_frames() ->
             sem = units[:, column].std(ddof=1) / np.sqrt(len(units))
             assert interval["value"] == pytest.approx(units[:, column].mean())
             assert interval["half_width"] == pytest.approx(stats.t.ppf(0.975, len(units) - 1) * sem)
+        # the current split by group adds up to each build's L₊₊ − L₊₋
+        sample = np.array(summary[frame]["samples"])
+        for key in ("negative_clusters", "by_state"):
+            terms = np.array(summary[frame][key]["samples"])
+            np.testing.assert_allclose(terms.sum(axis=1), sample[:, 0] - sample[:, 2], rtol=1e-6)
+            assert sum(summary[frame][key]["share"]) == pytest.approx(1.0)
+    # sub-diffusive or diffusive, never ballistic, over 10-30 % of 1 ns
+    for key in ("li", "tfsi"):
+        assert all(0.2 < e < 1.3 for e in summary["msd_exponent"][key])
     with pytest.raises(ValueError, match="at least two independent builds"):
         transference_from_builds(builds[:1])
+    with pytest.raises(ValueError, match="one per build"):
+        transference_from_builds(builds, memberships=contact[:1])
 
 
 def split_shipped_builds(root, n_builds: int = 4):
@@ -338,6 +353,21 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
     # t₊ ideal = D₊ / (D₊ + D₋) for equal ion numbers, of the means over builds
     assert moved.loc["ideal t₊", "solvent"] == pytest.approx(pooled[3] / (pooled[3] + pooled[4]))
     assert (moved[["barycentric ±", "solvent ±"]] > 0).all().all()
+    by_state = stored["transference"]["solvent"]["by_state"]
+    assert len(by_state["groups"]) == stored["n_states"]
+    terms = np.array(by_state["samples"])
+    assert terms.shape == (4, stored["n_states"])
+    from gdynbook.jobs.peo_tables import current_share_table
+
+    shares = current_share_table(stored)
+    np.testing.assert_allclose(shares["solvent"], terms.mean(axis=0))
+    assert shares["barycentric share"].sum() == pytest.approx(1.0)
+    assert list(current_share_table(stored, "negative_clusters").index) == [
+        "in a negative cluster",
+        "not",
+    ]
+    with pytest.raises(KeyError, match="no 'by_state' split"):
+        current_share_table({"barycentric": {}, "solvent": {}})
     # an unfinished build: the lockbox is not opened on partial data
     provenance = json.loads((made[1] / "provenance.json").read_text())
     (made[1] / "provenance.json").write_text(json.dumps({**provenance, "complete": False}))

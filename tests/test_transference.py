@@ -11,8 +11,10 @@ from gdynbook.trajectory import Trajectory, TrajectoryError
 from gdynbook.transference import (
     FormalCharges,
     _minimum_image_vectors,
+    cation_current_by_group,
     charge_integral,
     coordination,
+    displacement_correlations,
     formal_charges,
     ion_centre_positions,
     ion_clusters,
@@ -288,7 +290,6 @@ def test_formal_charges_of_the_peo_litfsi_topology() -> None:
 
 
 def test_displacement_correlations_match_explicit_loops() -> None:
-    from gdynbook.transference import displacement_correlations
 
     rng = np.random.default_rng(11)
     cation = rng.normal(size=(12, 3, 3)).cumsum(axis=0)
@@ -337,3 +338,57 @@ def test_intervals_over_builds_hold_the_known_answer() -> None:
     assert result["full"].value == pytest.approx(pooled.full)
     with pytest.raises(ValueError, match="n_units, 5"):
         transference_over_units(coefficients.samples[:, :4])
+
+
+def test_the_current_of_cations_in_rigid_clusters_is_negative_and_the_terms_add_up() -> None:
+    """The rigid-cluster model above, split by group: free Li⁺ carry n_f D_f of
+    L₊₊ − L₊₋, Li⁺ inside Li(TFSI)₂⁻ carry −n_c D_c (each drags two anions along)."""
+    n_f, n_c, n_a = 10, 8, 2
+    d_f, d_c, d_a = 0.01, 0.1, 0.05
+    rng = np.random.default_rng(5)
+    weights = np.zeros((2000, n_f + n_c, 2))
+    weights[:, :n_f, 0] = 1.0
+    weights[:, n_f:, 1] = 1.0
+    terms, totals = [], []
+    for _ in range(30):
+        clusters = brownian(rng, 2000, n_c, d_c, 1.0)
+        cation = np.concatenate([brownian(rng, 2000, n_f, d_f, 1.0), clusters], axis=1)
+        offset = np.array([2.0, 0.0, 0.0])
+        anion = np.concatenate(
+            [brownian(rng, 2000, n_a, d_a, 1.0), clusters + offset, clusters - offset], axis=1
+        )
+        terms.append(cation_current_by_group(cation, anion, weights, 1.0, (4.0, 40.0)))
+        one = onsager_coefficients(cation, anion, 1.0, fit_window_ps=(4.0, 40.0))
+        totals.append(one.l_pp - one.l_pm)
+    terms = np.array(terms)
+    # the groups add up to L₊₊ − L₊₋ of the same trajectory, exactly
+    np.testing.assert_allclose(terms.sum(axis=1), totals, rtol=1e-9)
+    mean, sem = terms.mean(axis=0), terms.std(axis=0, ddof=1) / np.sqrt(len(terms))
+    assert abs(mean[0] - n_f * d_f) < 4 * sem[0] and abs(mean[1] + n_c * d_c) < 4 * sem[1]
+    assert mean[1] < 0 < mean[0]
+
+
+def test_the_current_by_group_matches_explicit_loops_and_refuses_bad_weights() -> None:
+    rng = np.random.default_rng(6)
+    cation, anion = brownian(rng, 40, 3, 0.1, 1.0), brownian(rng, 40, 3, 0.1, 1.0)
+    weights = rng.dirichlet(np.ones(2), size=(40, 3))
+    result = cation_current_by_group(cation, anion, weights, 1.0, (2.0, 6.0))
+    lags = np.arange(2, 7)
+    for g in range(2):
+        series = []
+        for lag in lags:
+            values = []
+            for t0 in range(40 - lag):
+                dq = (cation[t0 + lag] - cation[t0]).sum(0) - (anion[t0 + lag] - anion[t0]).sum(0)
+                values.append(
+                    sum(
+                        weights[t0, i, g] * (cation[t0 + lag, i] - cation[t0, i]) @ dq
+                        for i in range(3)
+                    )
+                )
+            series.append(np.mean(values))
+        assert result[g] == pytest.approx(np.polyfit(lags, series, 1)[0] / 6, rel=1e-9)
+    with pytest.raises(ValueError, match="sum to one"):
+        cation_current_by_group(cation, anion, weights * 0.5, 1.0, (2.0, 6.0))
+    with pytest.raises(ValueError, match="n_frames, n_cations, n_groups"):
+        cation_current_by_group(cation, anion, weights[:, :2], 1.0, (2.0, 6.0))

@@ -325,10 +325,13 @@ def reference_model_reports(
 
 
 def transference_from_builds(
-    builds: Sequence[Any], confidence: float = 0.95, n_bootstrap: int = 200
+    builds: Sequence[Any],
+    confidence: float = 0.95,
+    n_bootstrap: int = 200,
+    memberships: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Onsager coefficients and t₊ over independent builds, in both reference frames
-    (the analysis plan, step 5).
+    (the analysis plan, step 5), and what carries the cation current.
 
     Each build is one sample: its coefficients are fitted over 10–30 % of its length
     (the default window of :func:`~gdynbook.transference.onsager_coefficients`), with the
@@ -337,20 +340,31 @@ def transference_from_builds(
     builds: Student's t with n − 1 degrees of freedom for the coefficients, a jackknife
     over builds for the ratios t₊ (:func:`~gdynbook.transference.transference_over_units`).
 
+    The numerator of t₊, L₊₊ − L₊₋, is split by what each Li⁺ was at the time origin
+    (:func:`~gdynbook.transference.cation_current_by_group`): in a negatively charged
+    ion cluster or not, and, given ``memberships``, in which learned state.
+
     Parameters
     ----------
     builds : list of PeoLitfsiRun
         Independent builds (:func:`~gdynbook.systems.peo_litfsi.runs.load_builds`).
     confidence : float
         Two-sided coverage of the intervals.
+    memberships : list of numpy.ndarray, optional
+        Per build, the learned states of its Li⁺, (frames, n_li, n_states), summing to
+        one over states.
 
     Returns
     -------
     dict
         Per frame (``barycentric``, ``solvent``): ``samples`` (per build L₊₊, L₋₋, L₊₋,
-        D₊, D₋ in Å²/ps), ``fit_window_ps`` per build, and the intervals ``l_pp``,
+        D₊, D₋ in Å²/ps), ``fit_window_ps`` per build, the intervals ``l_pp``,
         ``l_mm``, ``l_pm``, ``d_plus``, ``d_minus``, ``ideal``, ``full`` (value,
-        standard error, half-width, …); ``builds``: names.
+        standard error, half-width, …), ``negative_clusters`` and (given memberships)
+        ``by_state``: per group ``samples`` (per build, Å²/ps) and ``intervals``, and
+        ``share`` (the groups' terms over L₊₊ − L₊₋ of the pooled means).
+        ``msd_exponent``: per build, the slope of log MSD against log t of Li⁺ and
+        TFSI⁻ over the fit window (barycentric frame; 1 is diffusive). ``builds``: names.
 
     Raises
     ------
@@ -359,9 +373,14 @@ def transference_from_builds(
     """
     import mdtraj
 
+    from gdynbook.intervals import t_interval
+    from gdynbook.systems.peo_litfsi.diagnostics import msd_exponent
     from gdynbook.transference import (
+        cation_current_by_group,
         formal_charges,
-        transference_in_both_frames,
+        ion_centre_positions,
+        ion_clusters,
+        transference_number,
         transference_over_units,
     )
 
@@ -369,19 +388,53 @@ def transference_from_builds(
         raise ValueError(
             f"{len(builds)} build(s): intervals over builds need at least two independent builds."
         )
-    samples: dict[str, list[np.ndarray]] = {"barycentric": [], "solvent": []}
-    windows: dict[str, list[list[float]]] = {"barycentric": [], "solvent": []}
-    for build in builds:
+    if memberships is not None and len(memberships) != len(builds):
+        raise ValueError(
+            f"{len(builds)} builds and {len(memberships)} membership arrays: one per build."
+        )
+    frames = ("barycentric", "solvent")
+    samples: dict[str, list[np.ndarray]] = {frame: [] for frame in frames}
+    windows: dict[str, list[list[float]]] = {frame: [] for frame in frames}
+    groups: dict[str, dict[str, list[np.ndarray]]] = {
+        frame: {"negative_clusters": [], "by_state": []} for frame in frames
+    }
+    exponents: dict[str, list[float]] = {"li": [], "tfsi": []}
+    for b, build in enumerate(builds):
         topology = mdtraj.load_topology(str(build.path / "topology.pdb"))
         charges = formal_charges(topology, build.masses)
-        both = transference_in_both_frames(
-            [build.traj], charges, n_blocks=1, n_bootstrap=n_bootstrap
-        )
-        for frame, result in (("barycentric", both.barycentric), ("solvent", both.solvent)):
-            samples[frame].append(result.coefficients.samples[0])
-            windows[frame].append([float(w) for w in result.coefficients.fit_window_ps])
-    summary: dict[str, Any] = {"builds": [build.path.name for build in builds]}
-    for frame in ("barycentric", "solvent"):
+        cations, anions, solvents, systems = ion_centre_positions([build.traj], charges)
+        dt = build.traj.time_step_ps
+        negative = ion_clusters(build.traj, charges).net_charge[:, charges.cation] < 0
+        in_negative = np.stack([negative, ~negative], axis=-1).astype(np.float64)
+        for frame, centre in zip(frames, (systems[0], solvents[0]), strict=True):
+            cation, anion = cations[0] - centre[:, None], anions[0] - centre[:, None]
+            result = transference_number(
+                [cation], [anion], dt, n_blocks=1, n_bootstrap=n_bootstrap
+            ).coefficients
+            window = tuple(float(w) for w in result.fit_window_ps)
+            samples[frame].append(result.samples[0])
+            windows[frame].append(list(window))
+            groups[frame]["negative_clusters"].append(
+                cation_current_by_group(cation, anion, in_negative, dt, window)
+            )
+            if memberships is not None:
+                chi = np.asarray(memberships[b], dtype=np.float64)
+                n = chi.shape[0]
+                groups[frame]["by_state"].append(
+                    cation_current_by_group(cation[:n], anion[:n], chi, dt, window)
+                )
+            if frame == "barycentric":
+                lags = np.unique(
+                    np.geomspace(window[0] / dt, window[1] / dt, 12).round().astype(int)
+                )
+                for key, ions in (("li", cation), ("tfsi", anion)):
+                    msd = [np.mean(np.sum((ions[k:] - ions[:-k]) ** 2, -1)) for k in lags]
+                    exponents[key].append(msd_exponent(lags * dt, np.array(msd), window))
+    summary: dict[str, Any] = {
+        "builds": [build.path.name for build in builds],
+        "msd_exponent": exponents,
+    }
+    for frame in frames:
         units = np.array(samples[frame])
         intervals = transference_over_units(units, confidence)
         summary[frame] = {
@@ -389,6 +442,22 @@ def transference_from_builds(
             "fit_window_ps": windows[frame],
             **{name: asdict(interval) for name, interval in intervals.items()},
         }
+        numerator = units[:, 0].mean() - units[:, 2].mean()
+        for key, labels in (
+            ("negative_clusters", ["in a negative cluster", "not"]),
+            ("by_state", None),
+        ):
+            terms = np.array(groups[frame][key])
+            if terms.size == 0:
+                continue
+            summary[frame][key] = {
+                "groups": labels or [f"state {k}" for k in range(terms.shape[1])],
+                "samples": terms.tolist(),
+                "intervals": [
+                    asdict(t_interval(terms[:, g], confidence)) for g in range(terms.shape[1])
+                ],
+                "share": (terms.mean(axis=0) / numerator).tolist(),
+            }
     return summary
 
 
@@ -526,7 +595,9 @@ def run_build_job(
             "frames": [t.n_frames for t in trajectories],
             "time_step_ps": time_step,
             "reference_vamp2": summary["reference"]["mean_fold_vamp2"],
-            "transference": transference_from_builds(builds, n_bootstrap=plan.n_bootstrap),
+            "transference": transference_from_builds(
+                builds, n_bootstrap=plan.n_bootstrap, memberships=probabilities[0]
+            ),
             "seeds": [int(s) for s in plan.ensemble_seeds],
             "max_frames": max_frames,
         }

@@ -11,7 +11,9 @@ reports into one JSON file; the chapters show it as tables a reader can scan:
 * :func:`timescale_table` — the implied timescales on the development builds (intervals
   over builds) and on the lockbox;
 * :func:`transference_table` — Onsager coefficients and t₊ in both reference frames,
-  intervals over builds.
+  intervals over builds;
+* :func:`current_share_table` — who carries the cation current: the numerator of t₊ split
+  by learned state or by negative clusters.
 
 Every table has numbers in its cells (no formatted strings), so tests and readers can
 compute with them. Units: ps, Å²/ps.
@@ -226,3 +228,38 @@ def transference_table(summary: dict[str, Any]) -> pd.DataFrame:
         row["builds"] = int(transference["barycentric"][key]["n_units"])
         table.append(row)
     return pd.DataFrame(table).set_index("quantity")
+
+
+def current_share_table(summary: dict[str, Any], key: str = "by_state") -> pd.DataFrame:
+    """Who carries the cation current: the numerator of t₊, L₊₊ − L₊₋, split by what
+    each Li⁺ was at the time origin.
+
+    Parameters
+    ----------
+    summary : dict
+        A build job's summary (its ``transference``) or
+        :func:`~gdynbook.jobs.peo_builds.transference_from_builds`'s result.
+    key : {"by_state", "negative_clusters"}
+        Learned states, or in a negatively charged cluster against not.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``group``; per frame (barycentric, solvent) the term (Å²/ps, mean over
+        builds), its ``±`` half-width (Student t over builds) and its ``share`` of
+        L₊₊ − L₊₋.
+    """
+    transference = summary.get("transference", summary)
+    if key not in transference["barycentric"]:
+        raise KeyError(
+            f"the summary has no {key!r} split: it needs memberships (run_build_job passes "
+            "the final model's) or is from an older gdynbook."
+        )
+    labels = transference["barycentric"][key]["groups"]
+    table = pd.DataFrame(index=pd.Index(labels, name="group"))
+    for frame in ("barycentric", "solvent"):
+        split = transference[frame][key]
+        table[frame] = [float(i["value"]) for i in split["intervals"]]
+        table[f"{frame} ±"] = [float(i["half_width"]) for i in split["intervals"]]
+        table[f"{frame} share"] = [float(v) for v in split["share"]]
+    return table
