@@ -159,6 +159,12 @@ def test_learn_from_builds_follows_the_plan(builds, plan_result) -> None:
     assert per_build.shape == (3, summary["n_states"])
     np.testing.assert_allclose(per_build.sum(axis=1), 1.0)
     assert summary["timescales_ps"]["lockbox"]["value"] == report["timescales_ps"]
+    # strata of the per-dimer descriptor: build k's dimers sit at 10 k … 10 k + 7, so
+    # the terciles split the 32 reported dimers by build
+    strata = summary["strata"]
+    assert sum(strata["n_li"]) == 32 and len(strata["populations"]) == 3
+    for row in strata["populations"]:
+        assert sum(row) == pytest.approx(1.0)
 
 
 def test_bad_build_lists_are_refused(builds) -> None:

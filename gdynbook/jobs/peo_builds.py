@@ -134,6 +134,8 @@ def learn_from_builds(
         (the same reports for the descriptor model, with its sets; given
         ``reference_inputs``),
         ``seed_agreement`` per build, ``between_ion_variance_fraction`` per build,
+        ``strata`` (given descriptors: the states within terciles of each Li⁺'s mean
+        descriptor, :func:`~gdynbook.systems.peo_litfsi.strata.states_within_strata`),
         ``timescales_ps`` (the final model on the development builds, intervals from
         resampling whole builds, and the lockbox's held-out ones once opened),
         ``populations`` (per development build and over them), ``epochs`` of every
@@ -251,6 +253,14 @@ def learn_from_builds(
         if descriptors is None:
             report["descriptor"] = None
         fractions[name] = report
+    strata = None
+    if descriptors is not None:
+        strata = _strata_summary(
+            [reference[i] for i in reported],
+            [descriptors[i] for i in reported],
+            lag_frames,
+            time_step,
+        )
     summary = {
         "builds": names,
         "lockbox": names[lock],
@@ -274,6 +284,7 @@ def learn_from_builds(
             for i in reported
         },
         "between_ion_variance_fraction": fractions,
+        "strata": strata,
         "epochs": {
             "cross_validation": [int(r["epochs"]) for r in cross_validation.rows],
             "ensemble": [len(h.train_score) for h in histories],
@@ -282,6 +293,34 @@ def learn_from_builds(
         "training": asdict(chosen_training),
     }
     return summary, probabilities, models
+
+
+def _strata_summary(
+    probabilities: Sequence[np.ndarray],
+    descriptors: Sequence[np.ndarray],
+    lag_frames: int,
+    time_step_ps: float,
+) -> dict[str, Any]:
+    """The states within terciles of the per-Li⁺ mean descriptor, as JSON-ready lists
+    (:func:`~gdynbook.systems.peo_litfsi.strata.states_within_strata`; frames without a
+    value keep the last one, as the reference model does)."""
+    from gdynbook.systems.peo_litfsi.reference_model import fill_missing_distance
+    from gdynbook.systems.peo_litfsi.strata import states_within_strata
+
+    found = states_within_strata(
+        probabilities, [fill_missing_distance(d) for d in descriptors], lag_frames, time_step_ps
+    )
+
+    def listed(values: np.ndarray) -> list[Any]:
+        return [listed(v) if np.ndim(v) else (float(v) if np.isfinite(v) else None) for v in values]
+
+    return {
+        "edges": listed(found.edges),
+        "n_li": [int(n) for n in found.n_li],
+        "populations": listed(found.populations),
+        "within_ion_share": listed(found.within_ion_share),
+        "slowest_timescale_ps": listed(found.slowest_timescale_ps),
+    }
 
 
 def reference_model_reports(
