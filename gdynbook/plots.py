@@ -103,35 +103,80 @@ def plot_implied_timescales(
     Timescales below the grey region's edge (t < τ) decay within one lag and cannot be
     resolved at that lag.
     """
-    ax = _axis(ax)
-    n = its.timescales_ps.shape[1] if n_timescales is None else n_timescales
-    colors = sns.color_palette("deep", n)
-    for i in range(n):
-        ax.plot(
-            its.lags_ps, its.timescales_ps[:, i], "o-", ms=4, color=colors[i], label=f"$t_{i + 2}$"
-        )
-        if np.isfinite(its.lower_ps[:, i]).any():
-            ax.fill_between(
-                its.lags_ps,
-                its.lower_ps[:, i],
-                its.upper_ps[:, i],
-                color=colors[i],
-                alpha=0.25,
-                lw=0,
-            )
-    ax.plot(its.lags_ps, its.lags_ps, color="0.3", lw=1)
-    ax.fill_between(
-        its.lags_ps, np.full(its.lags_ps.shape, 1e-300), its.lags_ps, color="0.85", lw=0
+    return _draw_timescales(
+        _axis(ax),
+        its.lags_ps,
+        its.timescales_ps,
+        its.lower_ps,
+        its.upper_ps,
+        n_timescales,
+        log,
+        time_unit,
     )
+
+
+def _draw_timescales(
+    ax: Axes,
+    lags: np.ndarray,
+    timescales: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    n_timescales: int | None = None,
+    log: bool = True,
+    time_unit: str = "ps",
+) -> Axes:
+    """Timescales (lags, processes) with bands, the line t = τ and its shaded region."""
+    n = timescales.shape[1] if n_timescales is None else n_timescales
+    colors = sns.color_palette("deep", max(n, 1))
+    for i in range(n):
+        ax.plot(lags, timescales[:, i], "o-", ms=4, color=colors[i], label=f"$t_{i + 2}$")
+        if np.isfinite(lower[:, i]).any():
+            ax.fill_between(lags, lower[:, i], upper[:, i], color=colors[i], alpha=0.25, lw=0)
+    ax.plot(lags, lags, color="0.3", lw=1)
+    ax.fill_between(lags, np.full(lags.shape, 1e-300), lags, color="0.85", lw=0)
     if log:
         ax.set_yscale("log")
-        finite = its.timescales_ps[np.isfinite(its.timescales_ps) & (its.timescales_ps > 0)]
+        finite = timescales[np.isfinite(timescales) & (timescales > 0)]
         if finite.size:
-            ax.set_ylim(max(min(finite.min(), its.lags_ps.min()) / 2, 1e-6), finite.max() * 3)
+            ax.set_ylim(max(min(finite.min(), lags.min()) / 2, 1e-6), finite.max() * 3)
     ax.set_xlabel(f"lag time τ ({time_unit})")
     ax.set_ylabel(f"implied timescale ({time_unit})")
     ax.legend(frameon=False)
     return ax
+
+
+def plot_lag_ladder(summary: dict) -> Figure:
+    """How the lag was chosen: implied timescales over the lag ladder of each model the
+    plan trained for it (one panel per number of states), with their intervals, and the
+    chosen lag as a dotted line.
+
+    Parameters
+    ----------
+    summary : dict
+        ``lag`` (per number of states: ``lags_ps``, ``timescales_ps``, ``lower_ps``,
+        ``upper_ps``, ``description``) and ``lag_ps``, as
+        :func:`gdynbook.jobs.peo_builds.learn_from_builds` writes them.
+    """
+    entries = summary["lag"]
+    fig, axes = plt.subplots(1, len(entries), figsize=(4.4 * len(entries), 3.6), squeeze=False)
+    for ax, (n_states, entry) in zip(axes[0], sorted(entries.items()), strict=True):
+
+        def table(key: str, entry: dict = entry) -> np.ndarray:
+            return np.array(
+                [[np.nan if v is None else v for v in row] for row in entry[key]], dtype=float
+            )
+
+        _draw_timescales(
+            ax,
+            np.asarray(entry["lags_ps"], dtype=float),
+            table("timescales_ps"),
+            table("lower_ps"),
+            table("upper_ps"),
+        )
+        ax.axvline(summary["lag_ps"], color="0.4", ls=":", lw=1.2)
+        ax.set_title(f"{n_states} states", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def plot_ck_test(ck: CKTest, labels: Sequence[str] | None = None, time_unit: str = "ps") -> Figure:

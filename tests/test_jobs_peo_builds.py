@@ -532,3 +532,20 @@ def test_a_closed_lockbox_leaves_no_row_and_missing_timescales_show_as_gaps() ->
     )
     assert list(times.columns) == ["development", "low", "high"]
     assert times.loc[1, "development"] == 80.0 and np.isnan(times.loc[2, "development"])
+
+
+def test_the_lag_ladder_figure_draws_what_the_plan_measured(plan_result) -> None:
+    import matplotlib.pyplot as plt
+
+    from gdynbook.plots import plot_lag_ladder
+
+    summary, _, _ = plan_result
+    fig = plot_lag_ladder(summary)
+    (ax,) = fig.axes  # the plan here trains one two-state model for the lag
+    entry = summary["lag"]["2"]
+    line = ax.lines[0]
+    np.testing.assert_allclose(line.get_xdata(), entry["lags_ps"])
+    expected = [np.nan if row[0] is None else row[0] for row in entry["timescales_ps"]]
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    assert ax.lines[-1].get_xdata()[0] == summary["lag_ps"]  # the chosen lag
+    plt.close(fig)
