@@ -144,3 +144,48 @@ def jackknife_interval(
         n_units=n,
         method="jackknife",
     )
+
+
+def units_needed(interval: UnitInterval, target_half_width: float, max_units: int = 100_000) -> int:
+    """How many independent units of the same kind would shrink an interval to a target.
+
+    The spread between units stays what was measured (s = SE·√n); with m units the
+    half-width is t_{m−1} · s/√m. Returns the smallest such m ≥ 2 (the current n if it
+    already suffices).
+
+    Parameters
+    ----------
+    interval : UnitInterval
+        From :func:`t_interval` or :func:`jackknife_interval` over n units.
+    target_half_width : float
+        Wanted half-width, in the units of the estimate.
+    max_units : int
+        Give up beyond this many (raises).
+
+    Raises
+    ------
+    ValueError
+        If the target is not positive or needs more than ``max_units`` units.
+    """
+    if not target_half_width > 0:
+        raise ValueError(f"target_half_width must be positive, got {target_half_width}.")
+    spread = interval.standard_error * np.sqrt(interval.n_units)
+    if interval.half_width <= target_half_width:
+        return int(interval.n_units)
+
+    def half_width(m: int) -> float:
+        return _t_factor(m, interval.confidence) * spread / np.sqrt(m)
+
+    if half_width(max_units) > target_half_width:
+        raise ValueError(
+            f"even {max_units} units would leave ±{half_width(max_units):.3g}: the target "
+            f"±{target_half_width:g} is out of reach at this spread."
+        )
+    low, high = 2, max_units  # half_width falls with m: bisect for the first m that fits
+    while low < high:
+        middle = (low + high) // 2
+        if half_width(middle) <= target_half_width:
+            high = middle
+        else:
+            low = middle + 1
+    return int(low)

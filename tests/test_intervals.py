@@ -73,3 +73,21 @@ def test_a_statistic_undefined_without_one_unit_is_refused() -> None:
     samples = np.array([[1.0, -1.0], [1.0, 1.0], [1.0, 1.0]])
     with pytest.raises(ValueError, match="not finite"):
         jackknife_interval(samples, lambda m: m[0] / (m[1] - 1.0) if m[1] != 1.0 else np.inf)
+
+
+def test_units_needed_is_the_first_count_whose_t_interval_fits() -> None:
+    from gdynbook.intervals import units_needed
+
+    values = np.array([0.1, 0.3, -0.2, 0.25, 0.05, 0.4])
+    interval = t_interval(values)
+    s = values.std(ddof=1)
+    target = 0.05
+    m = units_needed(interval, target)
+    # by brute force over m with scipy's t quantile
+    fits = [k for k in range(2, 2000) if stats.t.ppf(0.975, k - 1) * s / np.sqrt(k) <= target]
+    assert m == fits[0] and m > len(values)
+    assert units_needed(interval, interval.half_width * 1.01) == len(values)
+    with pytest.raises(ValueError, match="out of reach"):
+        units_needed(interval, 1e-6, max_units=50)
+    with pytest.raises(ValueError, match="positive"):
+        units_needed(interval, 0.0)

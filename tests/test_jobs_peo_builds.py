@@ -165,6 +165,13 @@ def test_learn_from_builds_follows_the_plan(builds, plan_result) -> None:
     assert sum(strata["n_li"]) == 32 and len(strata["populations"]) == 3
     for row in strata["populations"]:
         assert sum(row) == pytest.approx(1.0)
+    from gdynbook.jobs.peo_tables import strata_table
+
+    shown = strata_table(summary)
+    assert shown["Li⁺"].sum() == 32 and shown.index[0].startswith("< ")
+    np.testing.assert_allclose(shown[[f"state {k}" for k in range(summary["n_states"])]].sum(1), 1)
+    with pytest.raises(KeyError, match="no strata"):
+        strata_table({"strata": None})
 
 
 def test_bad_build_lists_are_refused(builds) -> None:

@@ -8,6 +8,8 @@ reports into one JSON file; the chapters show it as tables a reader can scan:
 * :func:`held_out_table` — per build, from a model that never saw it: VAMP-2 beside the
   descriptor sets', the CK test, the slowest timescale, seed agreement and how much of
   the states is a fixed label per Li⁺;
+* :func:`strata_table` — the states within terciles of the chain-end distance (what is a
+  fixed label, what is dynamics);
 * :func:`timescale_table` — the implied timescales on the development builds (intervals
   over builds) and on the lockbox;
 * :func:`transference_table` — Onsager coefficients and t₊ in both reference frames,
@@ -262,4 +264,44 @@ def current_share_table(summary: dict[str, Any], key: str = "by_state") -> pd.Da
         table[frame] = [float(i["value"]) for i in split["intervals"]]
         table[f"{frame} ±"] = [float(i["half_width"]) for i in split["intervals"]]
         table[f"{frame} share"] = [float(v) for v in split["share"]]
+    return table
+
+
+def strata_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """The learned states within terciles of the per-Li⁺ chain-end distance.
+
+    Parameters
+    ----------
+    summary : dict
+        ``strata`` as :func:`~gdynbook.jobs.peo_builds.learn_from_builds` writes it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``stratum`` (its range of mean chain-end distance, EO units); columns
+        ``Li⁺``, ``state k`` (population), ``within-ion share`` of the membership
+        variance and ``slowest t (ps)`` of the stratum's Li⁺ alone.
+    """
+    strata = summary.get("strata")
+    if not strata:
+        raise KeyError("the summary has no strata: the job ran without descriptors.")
+    edges = [_number(e) for e in strata["edges"]]
+    bounds = [-np.inf, *edges, np.inf]
+    names = []
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        if not np.isfinite(low):
+            names.append(f"< {high:.1f}")
+        elif not np.isfinite(high):
+            names.append(f"≥ {low:.1f}")
+        else:
+            names.append(f"{low:.1f}–{high:.1f}")
+    populations = np.array(
+        [[_number(v) for v in row] for row in strata["populations"]], dtype=float
+    )
+    table = pd.DataFrame(index=pd.Index(names, name="stratum"))
+    table["Li⁺"] = [int(n) for n in strata["n_li"]]
+    for k in range(populations.shape[1]):
+        table[f"state {k}"] = populations[:, k]
+    table["within-ion share"] = [_number(v) for v in strata["within_ion_share"]]
+    table["slowest t (ps)"] = [_number(v) for v in strata["slowest_timescale_ps"]]
     return table
