@@ -224,9 +224,9 @@ class LockHeld(RuntimeError):
 
 
 @contextmanager
-def exclusive_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
+def exclusive_lock(path: str | os.PathLike[str], wait: bool = False) -> Iterator[Path]:
     """Hold an exclusive lock on the file ``path`` while the block runs: one process at a
-    time.
+    time. With ``wait``, block until the holder lets go instead of raising.
 
     The lock is the operating system's (``flock`` on an open descriptor): it ends when
     the block ends or the process dies, however it dies, so there is no stale lock to
@@ -237,7 +237,7 @@ def exclusive_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     Raises
     ------
     LockHeld
-        If another process holds the lock.
+        If another process holds the lock (and ``wait`` is false).
     """
     import errno
     import fcntl
@@ -249,7 +249,7 @@ def exclusive_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     handle = os.open(target, os.O_CREAT | os.O_RDWR, 0o666 & ~_UMASK)
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 warnings.warn(

@@ -1009,6 +1009,13 @@ def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
         help="builds only: use the first N frames of every build (a quick check, not the plan)",
     )
     parser.add_argument(
+        "--no-fit-store",
+        action="store_true",
+        help="builds only: keep no finished fits. By default every fit is kept in "
+        "OUTPUT/fits: the same command started again resumes where it stopped, and a second "
+        "process started with the same command (another core, another GPU) shares the work",
+    )
+    parser.add_argument(
         "--epochs", type=bounded(int, 1), default=None, help="training epochs (default 15)"
     )
     parser.add_argument(
@@ -1050,8 +1057,10 @@ def _run_peo(args: argparse.Namespace) -> int:
         layout = "builds" if has_builds else "runs"
     if layout == "builds":
         return _run_peo_builds(args, root)
-    if args.preset != "plan" or args.max_frames is not None:
-        raise ValueError("--preset and --max-frames are for build-NN data (--layout builds).")
+    if args.preset != "plan" or args.max_frames is not None or args.no_fit_store:
+        raise ValueError(
+            "--preset, --max-frames and --no-fit-store are for build-NN data (--layout builds)."
+        )
     args.states = args.states or [2, 3, 4]
     args.seeds = args.seeds or [0, 1, 2]
     if any(n < 2 for n in args.states):
@@ -1132,6 +1141,7 @@ def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
         open_lockbox=not check,
         device=args.device,
         progress=not args.no_progress,
+        keep_fits=not args.no_fit_store,
     )
     for n, (mean, sem) in summary["cross_validation"]["scores"].items():
         print(f"{n} states: held-out VAMP-2 {mean:.3f} ± {sem:.3f} (folds: builds)")
@@ -1149,6 +1159,11 @@ def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
             f"{'passes' if lockbox['ck_passes'] else 'fails'}"
         )
     print(f"written to {output} in {summary['wall_time_s']:.0f} s")
+    if "fit_wall_time_s" in summary:
+        print(
+            f"training time of every fit, summed over the processes that ran them: "
+            f"{summary['fit_wall_time_s']:.0f} s (kept in {output / 'fits'})"
+        )
     return 0
 
 

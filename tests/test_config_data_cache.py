@@ -302,3 +302,31 @@ def test_exclusive_lock_refuses_while_another_process_holds_it(tmp_path: Path) -
     with cache.exclusive_lock(lock):
         assert lock.read_text().split()[1] == str(os.getpid())
     assert [p.name for p in lock.parent.iterdir()] == ["lock"]
+
+
+HOLD_LOCK_BRIEFLY = """
+import sys, time
+from gdynbook import cache
+with cache.exclusive_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(1.0)
+    print("done", flush=True)
+"""
+
+
+def test_a_waiting_lock_blocks_until_the_holder_lets_go(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    lock = tmp_path / "fit.lock"
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK_BRIEFLY, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with cache.exclusive_lock(lock, wait=True):
+            # the holder printed "done" before letting go; we only got here after that
+            assert other.stdout.readline().strip() == "done"
+    finally:
+        other.kill()
+        other.wait()

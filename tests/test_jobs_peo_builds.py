@@ -410,6 +410,12 @@ def test_peo_command_runs_the_plan_on_builds(tmp_path, capsys) -> None:
     assert "the lockbox build-03 stays shut" in printed and "held-out VAMP-2" in printed
     stored = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert stored["lockbox"] == "build-03" and stored["max_frames"] == 60
+    assert "training time of every fit" in printed and stored["fit_wall_time_s"] > 0
+    # one file per distinct fit: the lag model is the ensemble's seed 0 when the plan kept
+    # the starting lag and chose its number of states (the same key, trained once)
+    n_fits = len(list((tmp_path / "b" / "fits").glob("*.pt")))
+    n_rows = len(stored["cross_validation"]["rows"])
+    assert n_rows + len(stored["seeds"]) <= n_fits <= n_rows + 1 + len(stored["seeds"])
     assert "build-03" not in stored["held_out"] and stored["lockbox_opened"] is False
     assert main([*base, "--max-runs", "3", "--output", str(tmp_path / "c")]) == 2
     assert "--max-runs" in capsys.readouterr().err
@@ -556,3 +562,34 @@ def test_the_lag_ladder_figure_draws_what_the_plan_measured(plan_result) -> None
     np.testing.assert_allclose(line.get_ydata(), expected)
     assert ax.lines[-1].get_xdata()[0] == summary["lag_ps"]  # the chosen lag
     plt.close(fig)
+
+
+def test_the_plan_resumes_from_its_stored_fits(builds, tmp_path, monkeypatch) -> None:
+    """Run the plan with a fit store, then again with training disabled: every fit comes
+    from the store and the summary is the same."""
+    import torch
+
+    from gdynbook.jobs import peo
+    from gdynbook.jobs.fit_store import FitStore
+
+    torch.set_num_threads(1)
+    runs, names = builds
+    plan, training = small_plan_and_training()
+    store = FitStore(tmp_path / "fits")
+    options = dict(plan=plan, training=training, device="cpu", progress=False, store=store)
+    first, _, _ = learn_from_builds(runs, names, **options)
+    n_fits = len(list(store.folder.glob("*.pt")))
+    n_rows = len(first["cross_validation"]["rows"])
+    assert n_rows + len(plan.ensemble_seeds) <= n_fits <= n_rows + 1 + len(plan.ensemble_seeds)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored fit was trained again")
+
+    monkeypatch.setattr(peo, "train_model", no_training)
+    second, _, _ = learn_from_builds(runs, names, **options)
+    assert second["cross_validation"]["rows"] == first["cross_validation"]["rows"]
+    import json
+
+    for key in ("held_out", "lag", "timescales_ps", "n_states", "lag_ps", "epochs"):
+        # as JSON: NaN timescales compare equal as text
+        assert json.dumps(second[key], sort_keys=True) == json.dumps(first[key], sort_keys=True)

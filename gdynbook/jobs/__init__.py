@@ -8,6 +8,8 @@
   analysis plan fixes it (lockbox, lag by implied timescales, staged state search);
 * :mod:`gdynbook.jobs.peo_tables` — the tables the chapters print from a build job's
   ``summary.json``;
+* :mod:`gdynbook.jobs.fit_store` — finished fits kept on disk, so a long job resumes and
+  two processes share its fits;
 * :mod:`gdynbook.jobs.own_data` — your own trajectories: train into a run directory,
   then analyse it (``gdynbook train`` / ``gdynbook analyze``);
 * :mod:`gdynbook.jobs.rundir` — what every job shares: seeded training, checkpoints

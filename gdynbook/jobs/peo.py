@@ -148,6 +148,62 @@ def held_out_vamp2(probabilities: Sequence[np.ndarray], lag_frames: int) -> floa
     return float(vamp_score(*lagged_pairs(as_trajectory_list(probabilities), lag_frames)))
 
 
+def fit_key(
+    trajectories: Sequence[Trajectory],
+    n_states: int,
+    test_runs: Sequence[int],
+    training: PeoTraining,
+    seed: int,
+) -> str:
+    """The :class:`~gdynbook.jobs.fit_store.FitStore` key of one :func:`train_model` fit:
+    the data's fingerprint, the number of states, the held-out runs, the settings and
+    the seed."""
+    from gdynbook.jobs.fit_store import FitStore, data_fingerprint
+
+    return FitStore.key(
+        data=data_fingerprint(trajectories),
+        n_states=int(n_states),
+        test_runs=sorted(int(i) for i in test_runs),
+        training=asdict(training),
+        seed=int(seed),
+    )
+
+
+def train_models(
+    trajectories: Sequence[Trajectory],
+    fits: Sequence[tuple[int, Sequence[int], int]],
+    training: PeoTraining | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    store: Any = None,
+    description: str = "fits",
+) -> list[Any]:
+    """Train several GDyNets, each ``(n_states, test_runs, seed)``, through a
+    :class:`~gdynbook.jobs.fit_store.FitStore` when one is given (stored fits are
+    loaded, fits another process is training are awaited).
+
+    Returns
+    -------
+    list of :class:`~gdynbook.jobs.fit_store.StoredFit`
+        ``model``, ``history``, ``wall_time_s``, ``loaded``, in the order of ``fits``.
+    """
+    from tqdm.auto import tqdm
+
+    from gdynbook.jobs.fit_store import run_fits
+
+    training = training or PeoTraining()
+    runs = check_trajectory_list(list(trajectories))
+    with tqdm(total=len(fits), desc=description, disable=not progress) as bar:
+        return run_fits(
+            list(fits),
+            lambda job: train_model(runs, job[0], job[1], training, job[2], device),
+            store=store,
+            key_of=lambda job: fit_key(runs, job[0], job[1], training, job[2]),
+            make_model=lambda job: training.model(job[0]),
+            on_done=lambda job, fit: bar.update(1),
+        )
+
+
 def train_model(
     trajectories: Sequence[Trajectory],
     n_states: int,
@@ -186,6 +242,7 @@ def cross_validate_n_states(
     seeds: Sequence[int] | None = None,
     train_runs: Sequence[int] | None = None,
     keep_memberships: bool = False,
+    store: Any = None,
 ) -> CrossValidation:
     """Train each candidate with each run held out in turn and score the held-out run.
 
@@ -207,9 +264,9 @@ def cross_validate_n_states(
         it is neither trained on nor scored.
     keep_memberships : bool
         Keep each fit's memberships of its held-out run in ``result.memberships``.
+    store : FitStore, optional
+        Keep and reuse finished fits (:mod:`gdynbook.jobs.fit_store`).
     """
-    from tqdm.auto import tqdm
-
     from gdynbook.train import predict
     from gdynbook.trajectory import lag_in_frames
 
@@ -224,8 +281,17 @@ def cross_validate_n_states(
     result = CrossValidation()
     fold_seeds = [seed] if seeds is None else [int(s) for s in seeds]
     jobs = [(n, k, s) for k in folds for n in candidates for s in fold_seeds]
-    for n_states, test_run, fit_seed in tqdm(jobs, desc="cross-validation", disable=not progress):
-        model, history = train_model(runs, n_states, [test_run], training, fit_seed, device)
+    fits = train_models(
+        runs,
+        [(n, [k], s) for n, k, s in jobs],
+        training,
+        device,
+        progress,
+        store,
+        "cross-validation",
+    )
+    for (n_states, test_run, fit_seed), fit in zip(jobs, fits, strict=True):
+        model, history = fit.model, fit.history
         probabilities = predict(model, [runs[test_run]], device=device)
         if keep_memberships:
             key = (int(n_states), int(usable[test_run]), int(fit_seed))
@@ -255,6 +321,7 @@ def staged_state_search(
     progress: bool = True,
     cross_validate: Any = None,
     keep_memberships: bool = False,
+    store: Any = None,
 ) -> tuple[CrossValidation, dict[str, Any]]:
     """The number of states in two stages (the analysis plan, step 4).
 
@@ -275,6 +342,8 @@ def staged_state_search(
     options = dict(training=training, device=device, progress=progress, train_runs=train_runs)
     if keep_memberships:
         options["keep_memberships"] = True
+    if store is not None:
+        options["store"] = store
     first = cross_validate(trajectories, tuple(candidates), seeds=tuple(coarse_seeds), **options)
     survivors = first.survivors(1.0)
     second = (
@@ -491,11 +560,13 @@ def train_ensemble(
     device: str = "auto",
     progress: bool = True,
     match_on: Sequence[int] | None = None,
+    store: Any = None,
 ) -> tuple[list[Any], list[Any], list[list[np.ndarray]]]:
     """Train one model per seed; predict every run; match states to the first seed.
 
     ``match_on`` names the runs whose memberships decide the matching (default: all);
-    pass the training runs so that held-out runs play no part in it.
+    pass the training runs so that held-out runs play no part in it. ``store``: a
+    :class:`~gdynbook.jobs.fit_store.FitStore` to keep and reuse finished fits.
 
     Returns
     -------
@@ -503,14 +574,21 @@ def train_ensemble(
     probabilities : list (per seed) of lists (per run) of (frames, targets, n_states)
         State order matched to the first seed's.
     """
-    from tqdm.auto import tqdm
-
     from gdynbook.train import predict
 
     runs = check_trajectory_list(list(trajectories))
+    fits = train_models(
+        runs,
+        [(n_states, list(test_runs), seed) for seed in seeds],
+        training,
+        device,
+        progress,
+        store,
+        "seed ensemble",
+    )
     models, histories, probabilities = [], [], []
-    for seed in tqdm(list(seeds), desc="seed ensemble", disable=not progress):
-        model, history = train_model(runs, n_states, test_runs, training, seed, device)
+    for fit in fits:
+        model, history = fit.model, fit.history
         predicted = predict(model, runs, device=device)
         if probabilities:
             chosen = range(len(runs)) if match_on is None else list(match_on)

@@ -46,7 +46,7 @@ from gdynbook.jobs.peo import (
     lag_from_memberships,
     staged_state_search,
     train_ensemble,
-    train_model,
+    train_models,
 )
 from gdynbook.selection import lockbox_index
 from gdynbook.trajectory import Trajectory, check_trajectory_list, lag_in_frames
@@ -102,6 +102,7 @@ def learn_from_builds(
     open_lockbox: bool = True,
     device: str = "auto",
     progress: bool = True,
+    store: Any = None,
 ) -> tuple[dict[str, Any], list[list[np.ndarray]], list[Any]]:
     """Run the analysis plan on independent builds.
 
@@ -124,6 +125,9 @@ def learn_from_builds(
     open_lockbox : bool
         Score the lockbox (the plan's last step, done once). ``False`` for checks and
         partial data: nothing about the lockbox is computed or reported.
+    store : FitStore, optional
+        Keep every finished fit and reuse stored ones (:mod:`gdynbook.jobs.fit_store`):
+        a stopped run resumes, a second process started alike shares the fits.
 
     Returns
     -------
@@ -163,8 +167,17 @@ def learn_from_builds(
     from gdynbook.train import predict
 
     lag_results: dict[int, Any] = {}
-    for n_states in plan.lag_states:
-        model, history = train_model(runs, n_states, [lock], training, 0, device, progress)
+    lag_fits = train_models(
+        runs,
+        [(n, [lock], 0) for n in plan.lag_states],
+        training,
+        device,
+        progress,
+        store,
+        "models for the lag",
+    )
+    for n_states, fit in zip(plan.lag_states, lag_fits, strict=True):
+        model, history = fit.model, fit.history
         memberships = predict(model, [runs[i] for i in development], device=device)
         choice, its = lag_from_memberships(
             memberships, plan.lag_ladder_ps, time_step, n_bootstrap=plan.n_bootstrap
@@ -194,6 +207,7 @@ def learn_from_builds(
         device=device,
         progress=progress,
         keep_memberships=True,
+        store=store,
     )
     n_states = int(stages["chosen"])
     fold_seed = int(plan.coarse_seeds[0])
@@ -208,6 +222,7 @@ def learn_from_builds(
         device,
         progress,
         match_on=development,  # the lockbox plays no part in matching seeds
+        store=store,
     )
     reference = probabilities[0]
     held_out = {}
@@ -558,6 +573,7 @@ def run_build_job(
     open_lockbox: bool = True,
     device: str = "auto",
     progress: bool = True,
+    keep_fits: bool = True,
 ) -> dict[str, Any]:
     """The analysis plan on the builds under ``root``, written to ``output``.
 
@@ -585,6 +601,11 @@ def run_build_job(
         Score the lockbox: the plan's final step, once, on finished builds only. Checks
         (a smoke plan, fewer frames, unfinished builds) pass ``False``: then nothing
         about the lockbox is computed or written.
+    keep_fits : bool
+        Keep every finished fit in ``output/fits`` (:class:`~gdynbook.jobs.fit_store.
+        FitStore`): the same command started again resumes where it stopped, and a
+        second process started alike trains the fits the first has not reached.
+        ``summary.json`` records their summed training time, ``fit_wall_time_s``.
 
     Raises
     ------
@@ -595,6 +616,7 @@ def run_build_job(
     import time
 
     from gdynbook import __version__
+    from gdynbook.jobs.fit_store import FitStore
     from gdynbook.jobs.rundir import save_checkpoint, write_arrays, write_json
     from gdynbook.systems.peo_litfsi.runs import load_builds
     from gdynbook.systems.peo_litfsi.shells import li_descriptors
@@ -615,6 +637,7 @@ def run_build_job(
     names = [b.path.name for b in builds]
     trajectories = [b.traj for b in builds]
     inputs = [li_descriptors(b) for b in builds]
+    store = FitStore(Path(output) / "fits") if keep_fits else None
     summary, probabilities, models = learn_from_builds(
         trajectories,
         names,
@@ -625,6 +648,7 @@ def run_build_job(
         open_lockbox=open_lockbox,
         device=device,
         progress=progress,
+        store=store,
     )
     time_step = trajectories[0].time_step_ps
     lag_frames = lag_in_frames(summary["lag_ps"], time_step, "chosen lag")
@@ -656,5 +680,7 @@ def run_build_job(
         },
     )
     summary["wall_time_s"] = time.perf_counter() - started
+    if store is not None:
+        summary["fit_wall_time_s"] = store.total_wall_time_s()
     write_json(out / "summary.json", summary)
     return summary
