@@ -47,3 +47,18 @@ def finished_screen_builds() -> list:
         for p in sorted(root.glob("screen/*/provenance.json"))
         if json.loads(p.read_text()).get("complete")
     ]
+
+
+def chosen_screen_build():
+    """Folder of the screen build whose setting the production uses (the shipped verdict's
+    choice), or None before the screen is decided."""
+    import json
+
+    from gdynbook import data
+
+    root = data.data_dir() / "peo_litfsi" / "screen"
+    verdict = root / "screen.json"
+    if not verdict.is_file():
+        return None
+    chosen = json.loads(verdict.read_text())["verdict"].get("chosen")
+    return None if chosen is None else root / chosen

@@ -104,9 +104,14 @@ def test_msd_exponent_and_radius_of_gyration() -> None:
 
 @pytest.fixture(scope="module")
 def shipped_run():
+    """The screen build of the chosen setting: 6 chains of 50 EO units, 38 LiTFSI, 1 ns."""
     from gdynbook.systems.peo_litfsi.runs import load_run
+    from tests.conftest import chosen_screen_build
 
-    return load_run(data.data_dir() / "peo_litfsi" / "run-04")
+    folder = chosen_screen_build()
+    if folder is None:
+        pytest.skip("no decided screen shipped")
+    return load_run(folder)
 
 
 def test_ether_oxygens_are_in_chain_order(shipped_run) -> None:
@@ -117,7 +122,7 @@ def test_ether_oxygens_are_in_chain_order(shipped_run) -> None:
         np.testing.assert_array_equal(position[members], np.arange(members.size))
         gaps = np.linalg.norm(np.diff(coords[members], axis=0), axis=1)
         assert gaps.max() < 4.0  # O–C–C–O neighbours along an unwrapped chain
-    assert set(length) == {21}  # 20 EO units: 21 ether O per chain
+    assert set(length) == {51}  # 50 EO units: 51 ether O per chain
 
 
 def test_diagnostics_of_the_shipped_run_agree_with_independent_counts(shipped_run) -> None:
@@ -128,13 +133,14 @@ def test_diagnostics_of_the_shipped_run_agree_with_independent_counts(shipped_ru
     ether = first_shell_counts(shipped_run.traj, shipped_run.li_index, shipped_run.ether_o_index)
     assert values["ether_o_per_li"] == pytest.approx(ether.mean())
     assert 4.0 <= values["ether_o_per_li"] + values["tfsi_o_per_li"] <= 7.0
-    # the cautionary example: on the old data no Li⁺ changes chain for good
-    assert values["fraction_li_changed_chain"] <= 0.2
+    # chain changes are rare at 423 K within 1 ns
+    assert values["fraction_li_changed_chain"] <= 0.3
     assert 0 < values["msd_exponent_li"] < 1.2 and values["d_ratio"] > 0
     assert 0 < values["rg_over_box"] < 1
     assert 0 <= values["baseline_tfsi"] <= values["baseline_chain_end"] <= 1
     if values["chain_residence_is_lower_bound"]:
-        assert values["chain_residence_ps"] == pytest.approx(16 * 2500.0)
+        observed = shipped_run.li_index.size * shipped_run.traj.n_frames * 5.0
+        assert values["chain_residence_ps"] == pytest.approx(observed)
 
 
 def test_li_descriptors_match_the_shell_counts_and_the_chain_positions(shipped_run) -> None:

@@ -71,19 +71,19 @@ def test_all_rejected_takes_the_smallest_miss_and_says_so() -> None:
         apply_rule([])
 
 
-def test_measure_build_on_the_shipped_run(tmp_path: Path) -> None:
-    root = data.data_dir() / "peo_litfsi"
-    build = tmp_path / "build"
-    shutil.copytree(root / "run-04", build)
-    (build / "equilibration").mkdir()
-    shutil.copy(root / "equilibration" / "equilibration.json", build / "equilibration")
+def test_measure_build_on_the_chosen_screen_build() -> None:
+    from tests.conftest import chosen_screen_build
+
+    build = chosen_screen_build()
+    if build is None:
+        pytest.skip("no decided screen shipped")
     measured = measure_build(build)
-    stored = json.loads((root / "equilibration" / "equilibration.json").read_text())
+    stored = json.loads((build / "equilibration" / "equilibration.json").read_text())
     assert measured.density == stored["npt_density_g_cm3_mean"]
-    assert measured.n_li == 16 and measured.eo_per_li == 12.5
+    # 6 chains of 50 EO units and 38 LiTFSI
+    assert measured.n_li == 38 and measured.eo_per_li == pytest.approx(300 / 38)
     assert 5.0 < measured.coordination < 6.5
     assert measured.d_ratio > 0 and math.isfinite(measured.ln_ratio_err)
-    assert measured.extra["fraction_li_changed_chain"] == 0.0
 
 
 def test_screen_table_lists_every_build_and_the_choice() -> None:
@@ -102,15 +102,17 @@ def test_screen_table_lists_every_build_and_the_choice() -> None:
 
 
 def test_screen_command_refuses_a_choice_before_every_build_is_in(tmp_path: Path, capsys) -> None:
-    """A campaign of two builds with one finished (a copy of a shipped run): the rule is
-    not applied without --partial; with it, the table is marked preliminary and saved."""
+    """A campaign of two builds with one finished (a copy of the chosen screen build): the
+    rule is not applied without --partial; with it, the table is marked preliminary and
+    saved."""
     from gdynbook.cli import main
+    from tests.conftest import chosen_screen_build
 
-    root = data.data_dir() / "peo_litfsi"
+    source = chosen_screen_build()
+    if source is None:
+        pytest.skip("no decided screen shipped")
     build = tmp_path / "out" / "screen" / "done"
-    shutil.copytree(root / "run-04", build)
-    (build / "equilibration").mkdir()
-    shutil.copy(root / "equilibration" / "equilibration.json", build / "equilibration")
+    shutil.copytree(source, build, ignore=shutil.ignore_patterns("validation", "*.xml.gz"))
     campaign = tmp_path / "campaign.json"
     campaign.write_text(
         json.dumps(
@@ -129,7 +131,7 @@ def test_screen_command_refuses_a_choice_before_every_build_is_in(tmp_path: Path
     assert main([*options, "--partial", "--output", str(tmp_path / "r")]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("PRELIMINARY: 1 build(s) not finished (running)")
-    assert "| done | 12.5 | 16 |" in printed and "Chosen by the rule: **done**." in printed
+    assert "| done | 7.89 | 38 |" in printed and "Chosen by the rule: **done**." in printed
     saved = json.loads((tmp_path / "r" / "screen.json").read_text())
     assert saved["final"] is False and saved["verdict"]["chosen"] == "done"
     assert (tmp_path / "r" / "screen.md").read_text().startswith("PRELIMINARY")

@@ -23,7 +23,8 @@ from gdynbook.transference import (
     transference_number,
 )
 
-RUN = Path(__file__).resolve().parents[1] / "data" / "peo_litfsi" / "run-00"
+#: the screen build of the chosen setting (38 LiTFSI)
+RUN = Path(__file__).resolve().parents[1] / "data" / "peo_litfsi" / "screen" / "q0.7-eo8"
 
 
 def brownian(rng: np.random.Generator, n_frames: int, n: int, d_a2_ps: float, dt_ps: float):
@@ -280,7 +281,7 @@ def test_formal_charges_of_the_peo_litfsi_topology() -> None:
 
     topology = mdtraj.load_topology(str(RUN / "topology.pdb"))
     ions = formal_charges(topology)
-    assert ions.cation.size == 16 and ions.anion.size == 16
+    assert ions.cation.size == 38 and ions.anion.size == 38
     assert set(ions.names) == {"Li", "C2F6NO4S2"}
     assert all(len(ions.molecules[i]) == 15 for i in ions.anion)
     assert ions.charges.sum() == 0
