@@ -1,4 +1,4 @@
-"""The PEO/LiTFSI figures draw what the run data say (shipped runs)."""
+"""The PEO/LiTFSI figures draw what the data say (the shipped chosen screen build)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from gdynbook import data
+from tests.conftest import chosen_screen_build
 
-ROOT = data.data_dir() / "peo_litfsi"
-HAS_RUNS = (ROOT / "run-00" / "chunk-0000.xtc").is_file()
-pytestmark = pytest.mark.skipif(not HAS_RUNS, reason="no shipped PEO/LiTFSI run")
+BUILD = chosen_screen_build()
+pytestmark = pytest.mark.skipif(BUILD is None, reason="no decided PEO/LiTFSI screen shipped")
 
 
 @pytest.fixture(scope="module")
 def run():
     from gdynbook.systems.peo_litfsi.runs import load_run
 
-    return load_run(ROOT / "run-00", verify_checksums=False)
+    return load_run(BUILD, verify_checksums=False)
 
 
 def test_shell_snapshot_matches_the_first_shell_count(run) -> None:
@@ -61,6 +60,6 @@ def test_stationarity_table_has_both_halves(run) -> None:
     from gdynbook.systems.peo_litfsi.figures import plot_thermo, stationarity_table
 
     (row,) = stationarity_table([run])
-    assert row["run"] == "run-00" and row["ns"] == pytest.approx(2.5)
-    assert 5 < row["ether O 1st half"] < 7 and 5 < row["ether O 2nd half"] < 7
+    assert row["run"] == BUILD.name and row["ns"] == pytest.approx(1.0)
+    assert 4 < row["ether O 1st half"] < 7 and 4 < row["ether O 2nd half"] < 7
     assert len(plot_thermo([run]).axes) == 2
