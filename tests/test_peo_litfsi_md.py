@@ -181,11 +181,19 @@ def test_rdf_of_an_ideal_gas_is_one() -> None:
 def test_time_step_check_runs_and_reports(smoke_run: Path) -> None:
     simulation = PeoLitfsiSimulation(smoke_run, None, progress=False, resume=True)
     summary = simulation.validate_time_step(duration_ps=0.4)
-    assert set(summary) == {"hmr", "natural"}
-    for values in summary.values():
+    assert set(summary) == {"hmr", "natural", "difference"}
+    for name in ("hmr", "natural"):
+        values = summary[name]
         assert np.isfinite(values["li_diffusion_a2_per_ps"])
         assert values["duration_ps"] == pytest.approx(0.36, rel=1e-3)
         assert 0.0 <= values["fraction_li_with_tfsi"] <= 1.0
+    # paired over Li⁺: the mean of per-Li⁺ differences is the difference of the means for
+    # quantities averaged with equal weight per Li⁺ (fraction with TFSI, switch rate)
+    for key in ("fraction_li_with_tfsi", "tfsi_switches_per_li_per_ns"):
+        entry = summary["difference"][key]
+        expected = summary["hmr"][key] - summary["natural"][key]
+        assert entry["mean"] == pytest.approx(expected, abs=1e-12)
+        assert entry["standard_error"] >= 0 and entry["n_li"] >= 2
     assert (smoke_run / "validation" / "time-step" / "summary.json").exists()
     # resumable: a second call re-reads the finished segments without running them
     assert simulation.validate_time_step(duration_ps=0.4) == summary

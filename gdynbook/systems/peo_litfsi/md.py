@@ -944,7 +944,14 @@ class PeoLitfsiSimulation:
         return summary
 
     def compare_time_steps(self, folder: Path) -> dict[str, Any]:
-        """Li⁺ diffusion and TFSI switch rates of the two time-step-check trajectories."""
+        """Li⁺ diffusion and TFSI switch rates of the two time-step-check trajectories.
+
+        Per segment: the pooled values. ``difference`` (HMR − natural): for each quantity
+        the mean over Li⁺ of the per-Li⁺ difference (the segments start from the same
+        state, so each Li⁺ is paired with itself) and its standard error over Li⁺ — a
+        lower bound on the uncertainty, as the Li⁺ share a box — and ``z``, the
+        difference in standard errors (None when that error is 0).
+        """
         import mdtraj
 
         from gdynbook.systems.peo_litfsi.runs import LI_O_SHELL_A, durable_switches
@@ -964,6 +971,7 @@ class PeoLitfsiSimulation:
         li = top.select("element Li")
         tfsi_o = top.select("resname TFS and element O")
         out: dict[str, Any] = {}
+        per_li: dict[str, dict[str, np.ndarray]] = {}
         for name in ("hmr", "natural"):
             traj = load_trajectory(folder / f"{name}.xtc", topology=top, target="element Li")
             traj.wrapped = False
@@ -975,14 +983,38 @@ class PeoLitfsiSimulation:
             near = (np.linalg.norm(delta, axis=-1) < LI_O_SHELL_A).any(axis=-1)
             min_frames = max(1, int(round(20.0 / traj.time_step_ps)))
             duration_ns = traj.n_frames * traj.time_step_ps / 1000
+            switches = durable_switches(near, min_frames)
             out[name] = {
                 "li_diffusion_a2_per_ps": diffusion_coefficient(lags * traj.time_step_ps, msd),
-                "tfsi_switches_per_li_per_ns": float(
-                    durable_switches(near, min_frames).mean() / duration_ns
-                ),
+                "tfsi_switches_per_li_per_ns": float(switches.mean() / duration_ns),
                 "fraction_li_with_tfsi": float(near.mean()),
                 "duration_ps": traj.duration_ps,
             }
+            per_li[name] = {
+                "li_diffusion_a2_per_ps": np.array(
+                    [
+                        diffusion_coefficient(
+                            lags * traj.time_step_ps,
+                            mean_squared_displacement(traj, lags, [atom]),
+                        )
+                        for atom in li
+                    ]
+                ),
+                "tfsi_switches_per_li_per_ns": switches / duration_ns,
+                "fraction_li_with_tfsi": near.mean(axis=0),
+            }
+        difference: dict[str, Any] = {}
+        for key in per_li["hmr"]:
+            paired = per_li["hmr"][key] - per_li["natural"][key]
+            error = float(paired.std(ddof=1) / np.sqrt(paired.size)) if paired.size > 1 else 0.0
+            mean = float(paired.mean())
+            difference[key] = {
+                "mean": mean,
+                "standard_error": error,
+                "z": mean / error if error > 0 else None,
+                "n_li": int(paired.size),
+            }
+        out["difference"] = difference
         return out
 
     def lock(self) -> Any:
