@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdynbook import data
 from gdynbook.markov import simulate_markov_chain
 from gdynbook.systems.peo_litfsi.diagnostics import (
     between_ion_fraction,
@@ -169,3 +168,27 @@ def test_li_descriptors_match_the_shell_counts_and_the_chain_positions(shipped_r
                 k = int(np.flatnonzero(members == o)[0])
                 from_end.append(min(k, members.size - 1 - k))
             assert distance[frame, li_pos] == pytest.approx(np.mean(from_end))
+
+
+def test_diagnostics_over_builds_tabulate_each_build_and_a_t_interval() -> None:
+    from scipy import stats
+
+    from gdynbook.systems.peo_litfsi.diagnostics import diagnostics_over_builds
+    from gdynbook.systems.peo_litfsi.runs import load_run
+    from tests.conftest import finished_screen_builds
+
+    finished = [p for p in finished_screen_builds() if p.name.endswith("-eo12")]
+    if len(finished) < 2:
+        pytest.skip("needs two finished shipped builds")
+    builds = [load_run(p) for p in finished[:2]]
+    per_build, over = diagnostics_over_builds(builds)
+    assert list(per_build.index) == [p.name for p in finished[:2]]
+    direct = li_diagnostics(builds[1])
+    assert per_build.iloc[1]["TFSI O per Li⁺"] == direct["tfsi_o_per_li"]
+    column = per_build["ether O per Li⁺"].to_numpy()
+    assert over.loc["ether O per Li⁺", "mean"] == pytest.approx(column.mean())
+    half = stats.t.ppf(0.975, 1) * column.std(ddof=1) / np.sqrt(2)
+    assert over.loc["ether O per Li⁺", "±"] == pytest.approx(half)
+    assert (over["builds"] <= 2).all()
+    with pytest.raises(ValueError, match="at least two"):
+        diagnostics_over_builds(builds[:1])

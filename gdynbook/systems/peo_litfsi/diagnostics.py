@@ -15,7 +15,8 @@ These diagnostics ask that of the data themselves, before any network is trained
   along the chain) a Li⁺'s ether O sit from the nearest chain end;
 * :func:`msd_exponent` — the local slope of log MSD against log t (1: diffusive);
 * :func:`radius_of_gyration` — chain size, to compare with the box length;
-* :func:`li_diagnostics` — all of them for one run, with pairing and cluster fractions.
+* :func:`li_diagnostics` — all of them for one run, with pairing and cluster fractions;
+  :func:`diagnostics_over_builds` — for independent builds, with intervals over them.
 
 Units: Å, ps.
 """
@@ -333,3 +334,71 @@ def equilibration_trace(
         "fraction_li_on_start_chain": (chain == chain[0][None, :]).mean(axis=1),
         "chain_changes": durable_changes(chain, 2),
     }
+
+
+# ---------------------------------------------------------------------- over builds
+#: The diagnostics :func:`diagnostics_over_builds` tabulates, with their labels.
+BUILD_DIAGNOSTICS = (
+    ("ether_o_per_li", "ether O per Li⁺"),
+    ("tfsi_o_per_li", "TFSI O per Li⁺"),
+    ("fraction_li_with_tfsi", "Li⁺ with TFSI⁻ in the shell"),
+    ("fraction_tfsi_touching_li", "TFSI⁻ touching a Li⁺"),
+    ("fraction_li_in_negative_clusters", "Li⁺ in negative clusters"),
+    ("tfsi_switches_per_li_per_ns", "TFSI switches /Li⁺/ns"),
+    ("chain_changes_per_li_per_ns", "chain changes /Li⁺/ns"),
+    ("fraction_li_changed_chain", "Li⁺ that changed chain"),
+    ("msd_exponent_li", "MSD exponent Li⁺"),
+    ("msd_exponent_tfsi", "MSD exponent TFSI⁻"),
+    ("d_li_a2_ps", "D Li⁺ (Å²/ps)"),
+    ("d_tfsi_a2_ps", "D TFSI⁻ (Å²/ps)"),
+    ("rg_over_box", "Rg / box"),
+)
+
+
+def diagnostics_over_builds(
+    builds: Sequence[PeoLitfsiRun], confidence: float = 0.95, **options: Any
+) -> tuple[Any, Any]:
+    """:func:`li_diagnostics` of every build, and their mean with an interval over builds.
+
+    Parameters
+    ----------
+    builds : list of PeoLitfsiRun
+        Independent builds (at least two for an interval).
+    confidence : float
+        Two-sided coverage of the Student-t intervals (n − 1 degrees of freedom).
+    **options
+        Passed to :func:`li_diagnostics` (``msd_window_ps`` …).
+
+    Returns
+    -------
+    per_build : pandas.DataFrame
+        One row per build (index: its folder name), the columns of
+        :data:`BUILD_DIAGNOSTICS`.
+    over_builds : pandas.DataFrame
+        Index: those columns; ``mean``, ``±`` (half-width), ``builds``.
+    """
+    import pandas as pd
+
+    from gdynbook.intervals import t_interval
+
+    if len(builds) < 2:
+        raise ValueError(f"{len(builds)} build(s): an interval over builds needs at least two.")
+    rows = {}
+    for build in builds:
+        values = li_diagnostics(build, **options)
+        rows[build.path.name] = {label: values[key] for key, label in BUILD_DIAGNOSTICS}
+    per_build = pd.DataFrame.from_dict(rows, orient="index")
+    per_build.index.name = "build"
+    summary = []
+    for _, label in BUILD_DIAGNOSTICS:
+        column = per_build[label].to_numpy(dtype=float)
+        finite = column[np.isfinite(column)]
+        if finite.size >= 2:
+            interval = t_interval(finite, confidence)
+            summary.append((label, interval.value, interval.half_width, finite.size))
+        else:
+            summary.append((label, float(np.nanmean(column)), float("nan"), finite.size))
+    over_builds = pd.DataFrame(summary, columns=["quantity", "mean", "±", "builds"]).set_index(
+        "quantity"
+    )
+    return per_build, over_builds
