@@ -426,7 +426,7 @@ def lag_from_memberships(
 
 
 def held_out_build_report(
-    probabilities: np.ndarray,
+    probabilities: np.ndarray | Sequence[np.ndarray],
     lag_frames: int,
     time_step_ps: float,
     ck_steps: int = 3,
@@ -440,8 +440,9 @@ def held_out_build_report(
 
     Parameters
     ----------
-    probabilities : numpy.ndarray, shape (frames, n_li, n_states)
-        Memberships of the build's Li⁺ from a model that never saw the build.
+    probabilities : numpy.ndarray, shape (frames, n_li, n_states), or a list of them
+        Memberships of the build's Li⁺ from a model that never saw the build; a list
+        pools several builds (states in one order), each Li⁺ series a bootstrap unit.
     lag_frames : int
     time_step_ps : float
 
@@ -454,7 +455,8 @@ def held_out_build_report(
     """
     from gdynbook.koopman import ck_test, implied_timescales, split_targets
 
-    series = split_targets([probabilities])
+    runs = [probabilities] if isinstance(probabilities, np.ndarray) else list(probabilities)
+    series = split_targets(runs)
     ck = ck_test(
         series,
         lag_frames,
@@ -473,7 +475,7 @@ def held_out_build_report(
         return [float(v) if np.isfinite(v) else None for v in values[0]]
 
     return {
-        "vamp2": held_out_vamp2([probabilities], lag_frames),
+        "vamp2": held_out_vamp2(runs, lag_frames),
         "ck_max_deviation": float(ck.max_deviation),
         "ck_half_width": float(np.nanmax(half_width)) if np.isfinite(half_width).any() else None,
         "ck_passes": bool(ck.passes),

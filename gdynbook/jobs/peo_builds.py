@@ -44,6 +44,7 @@ from gdynbook.jobs.peo import (
     held_out_build_report,
     label_fractions,
     lag_from_memberships,
+    match_to_reference,
     staged_state_search,
     train_ensemble,
     train_models,
@@ -134,7 +135,10 @@ def learn_from_builds(
     summary : dict
         ``builds``, ``lockbox``, ``lag`` (the rule's outcome), ``lag_ps``,
         ``n_states``, ``cross_validation``, ``held_out`` (per build: the lockbox's
-        report and each fold's; ``held_out_role`` says which is which), ``reference``
+        report and each fold's; ``held_out_role`` says which is which),
+        ``held_out_pooled`` (the same report with every reported build pooled, each
+        fold's states matched to the final model's: a summary, not a test per build),
+        ``reference``
         (the same reports for the descriptor model, with its sets; given
         ``reference_inputs``),
         ``seed_agreement`` per build, ``between_ion_variance_fraction`` per build,
@@ -240,6 +244,15 @@ def learn_from_builds(
             plan.ck_steps,
             plan.n_bootstrap,
         )
+    # the pooled summary: every reported build's held-out memberships, each fold's
+    # states put in the final model's order (matched on that build), one CK test
+    held_out_memberships = [reference[lock]] if open_lockbox else []
+    for i in development:
+        fold = cross_validation.memberships[(n_states, i, fold_seed)]
+        held_out_memberships.append(match_to_reference([reference[i]], [fold])[0][0])
+    pooled = held_out_build_report(
+        held_out_memberships, lag_frames, time_step, plan.ck_steps, plan.n_bootstrap
+    )
     reference_summary = None
     if reference_inputs is not None:
         reference_summary = reference_model_reports(
@@ -290,6 +303,7 @@ def learn_from_builds(
         },
         "held_out": held_out,
         "held_out_role": {names[i]: "lockbox" if i == lock else "fold" for i in reported},
+        "held_out_pooled": pooled,
         "lockbox_opened": bool(open_lockbox),
         "timescales_ps": timescales,
         "populations": populations,
