@@ -419,7 +419,7 @@ def plot_held_out_builds(summary: dict) -> Axes:
         What :func:`gdynbook.jobs.peo_builds.run_build_job` writes (``summary.json``):
         ``builds``, ``lockbox``, ``held_out`` and ``reference``.
     """
-    names = list(summary["builds"])
+    names = [name for name in summary["builds"] if name in summary["held_out"]]
     x = np.arange(len(names))
     learned = [summary["held_out"][name]["vamp2"] for name in names]
     ax = _axis(None, (1.0 + 0.8 * len(names), 3.4))
@@ -429,8 +429,9 @@ def plot_held_out_builds(summary: dict) -> Axes:
     if reference is not None:
         values = [reference["held_out"][name]["vamp2"] for name in names]
         ax.bar(x + width / 2, values, width, color="C1", label="descriptor sets")
-    lock = names.index(summary["lockbox"])
-    ax.axvspan(lock - 0.5, lock + 0.5, color="0.92", zorder=0, label="lockbox")
+    if summary["lockbox"] in names:  # a shut lockbox has no bar
+        lock = names.index(summary["lockbox"])
+        ax.axvspan(lock - 0.5, lock + 0.5, color="0.92", zorder=0, label="lockbox")
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylabel("held-out VAMP-2")
@@ -451,8 +452,8 @@ def plot_label_fractions(summary: dict) -> Axes:
         ``baseline``, ``descriptor``), as :func:`gdynbook.jobs.peo_builds.run_build_job`
         writes them.
     """
-    names = list(summary["builds"])
     fractions = summary["between_ion_variance_fraction"]
+    names = [name for name in summary["builds"] if name in fractions]
     x = np.arange(len(names))
     ax = _axis(None, (1.0 + 0.8 * len(names), 3.4))
     for k, (key, label) in enumerate(

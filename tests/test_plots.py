@@ -134,3 +134,15 @@ def test_label_fractions_draws_three_bars_per_build() -> None:
     assert heights[:3] == pytest.approx([0.6, 0.5, 0.4])
     assert np.isnan(heights[7]) and heights[6] == pytest.approx(0.9)
     plt.close("all")
+
+
+def test_build_figures_leave_out_a_shut_lockbox() -> None:
+    from gdynbook.plots import plot_held_out_builds, plot_label_fractions
+
+    summary = build_summary()
+    del summary["held_out"]["build-02"], summary["between_ion_variance_fraction"]["build-02"]
+    ax = plot_held_out_builds(summary)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["build-00", "build-01"]
+    assert not [p for p in ax.patches if p.get_width() >= 0.99]  # nothing shaded
+    assert len(plot_label_fractions(summary).patches) == 6
+    plt.close("all")

@@ -44,7 +44,6 @@ from gdynbook.jobs.peo import (
     held_out_build_report,
     label_fractions,
     lag_from_memberships,
-    match_to_reference,
     staged_state_search,
     train_ensemble,
     train_models,
@@ -136,8 +135,8 @@ def learn_from_builds(
         ``builds``, ``lockbox``, ``lag`` (the rule's outcome), ``lag_ps``,
         ``n_states``, ``cross_validation``, ``held_out`` (per build: the lockbox's
         report and each fold's; ``held_out_role`` says which is which),
-        ``held_out_pooled`` (the same report with every reported build pooled, each
-        fold's states matched to the final model's: a summary, not a test per build),
+        ``pooled`` (the same report for the final model on every reported build
+        pooled — in-sample but for the lockbox: a summary, never a test),
         ``reference``
         (the same reports for the descriptor model, with its sets; given
         ``reference_inputs``),
@@ -244,14 +243,15 @@ def learn_from_builds(
             plan.ck_steps,
             plan.n_bootstrap,
         )
-    # the pooled summary: every reported build's held-out memberships, each fold's
-    # states put in the final model's order (matched on that build), one CK test
-    held_out_memberships = [reference[lock]] if open_lockbox else []
-    for i in development:
-        fold = cross_validation.memberships[(n_states, i, fold_seed)]
-        held_out_memberships.append(match_to_reference([reference[i]], [fold])[0][0])
+    # the pooled summary: one model (the final seed 0) on every reported build. Pooling
+    # the folds' memberships instead would mix models: each model's offset on its own
+    # build then acts as a label frozen per build (on stand-in data it doubled VAMP-2).
     pooled = held_out_build_report(
-        held_out_memberships, lag_frames, time_step, plan.ck_steps, plan.n_bootstrap
+        [reference[i] for i in range(len(runs)) if open_lockbox or i != lock],
+        lag_frames,
+        time_step,
+        plan.ck_steps,
+        plan.n_bootstrap,
     )
     reference_summary = None
     if reference_inputs is not None:
@@ -303,7 +303,7 @@ def learn_from_builds(
         },
         "held_out": held_out,
         "held_out_role": {names[i]: "lockbox" if i == lock else "fold" for i in reported},
-        "held_out_pooled": pooled,
+        "pooled": pooled,
         "lockbox_opened": bool(open_lockbox),
         "timescales_ps": timescales,
         "populations": populations,
