@@ -11,7 +11,8 @@ memory of the projection has decayed (Swope, Pitera and Suits, J. Phys. Chem. B 
   at every longer one share a common value (max lower bound ≤ min upper bound), over at
   least ``min_level_lags`` lags, each interval within ± ``max_relative_half_width`` of
   its timescale (wide intervals would otherwise agree with anything; the longest lags,
-  if their intervals are that wide, are left out);
+  if their intervals are that wide, are left out), and each timescale longer than its
+  lag (a process that decays within one lag, t < τ, is not resolved at that lag);
 * if no lag qualifies, the timescales do not level off on these data, and the result says
   how they grow instead: the exponent b of t ∝ τᵇ (weighted least squares of ln t on
   ln τ) — b ≈ 0 is a level timescale, b ≈ 1 a "timescale" set by the lag itself, as for
@@ -155,6 +156,7 @@ def choose_lag(
         & np.isfinite(high)
         & (low >= t * (1 - max_relative_half_width))
         & (high <= t * (1 + max_relative_half_width))
+        & (t > its.lags_ps)  # resolved: the process outlives the lag
     )
     exponent, exponent_err = growth_exponent(its, process)
     # trailing lags with too wide (or no) intervals carry no information: leave them out

@@ -80,3 +80,15 @@ def test_bad_requests_are_refused() -> None:
     bare = implied_timescales(runs, [1, 2, 4], 1.0, n_bootstrap=0)
     with pytest.raises(ValueError, match="n_bootstrap > 0"):
         choose_lag(bare)
+
+
+def test_a_process_faster_than_the_lags_is_not_resolved() -> None:
+    """t ≈ 1.1 frames: its estimates agree tightly at lags 1, 2 and 4, but from lag 2 on
+    the process decays within one lag, so no lag qualifies."""
+    matrix = np.array([[0.7, 0.3], [0.3, 0.7]])
+    runs = simulate_markov_chain(matrix, 4000, n_trajectories=20, seed=1)
+    its = implied_timescales([one_hot(r, 2) for r in runs], [1, 2, 4, 8], 1.0, n_bootstrap=100)
+    t, low, high = its.timescales_ps[:3, 0], its.lower_ps[:3, 0], its.upper_ps[:3, 0]
+    assert np.max(low) <= np.min(high) and (high - low < 0.2 * t).all()  # they agree
+    assert (t[1:] < its.lags_ps[1:3]).all()  # but lie below the lag from τ = 2 on
+    assert not choose_lag(its).levels_off
