@@ -251,10 +251,17 @@ def test_transference_from_builds_takes_one_sample_per_build_in_both_frames() ->
             assert interval["half_width"] == pytest.approx(stats.t.ppf(0.975, len(units) - 1) * sem)
         # the current split by group adds up to each build's L₊₊ − L₊₋
         sample = np.array(summary[frame]["samples"])
-        for key in ("negative_clusters", "by_state"):
+        for key in ("negative_clusters", "by_state", "by_state_and_cluster"):
             terms = np.array(summary[frame][key]["samples"])
             np.testing.assert_allclose(terms.sum(axis=1), sample[:, 0] - sample[:, 2], rtol=1e-6)
             assert sum(summary[frame][key]["share"]) == pytest.approx(1.0)
+        # the crossed split adds up to each of its margins
+        crossed = np.array(summary[frame]["by_state_and_cluster"]["samples"]).reshape(2, 2, 2)
+        by_state = np.array(summary[frame]["by_state"]["samples"])
+        by_cluster = np.array(summary[frame]["negative_clusters"]["samples"])
+        np.testing.assert_allclose(crossed.sum(axis=2), by_state, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(crossed.sum(axis=1), by_cluster, rtol=1e-6, atol=1e-12)
+        assert summary[frame]["by_state_and_cluster"]["groups"][1] == "state 0, not"
     # sub-diffusive or diffusive, never ballistic, over 10-30 % of 1 ns
     for key in ("li", "tfsi"):
         assert all(0.2 < e < 1.3 for e in summary["msd_exponent"][key])

@@ -429,7 +429,8 @@ def transference_from_builds(
         D₊, D₋ in Å²/ps), ``fit_window_ps`` per build, the intervals ``l_pp``,
         ``l_mm``, ``l_pm``, ``d_plus``, ``d_minus``, ``ideal``, ``full`` (value,
         standard error, half-width, …), ``negative_clusters`` and (given memberships)
-        ``by_state``: per group ``samples`` (per build, Å²/ps) and ``intervals``, and
+        ``by_state`` and ``by_state_and_cluster`` (state k in a negative cluster, then
+        elsewhere, for each k): per group ``samples`` (per build, Å²/ps), ``intervals``,
         ``share`` (the groups' terms over L₊₊ − L₊₋ of the pooled means).
         ``msd_exponent``: per build, the slope of log MSD against log t of Li⁺ and
         TFSI⁻ over the fit window (barycentric frame; 1 is diffusive). ``builds``: names.
@@ -463,8 +464,9 @@ def transference_from_builds(
     frames = ("barycentric", "solvent")
     samples: dict[str, list[np.ndarray]] = {frame: [] for frame in frames}
     windows: dict[str, list[list[float]]] = {frame: [] for frame in frames}
+    splits = ("negative_clusters", "by_state", "by_state_and_cluster")
     groups: dict[str, dict[str, list[np.ndarray]]] = {
-        frame: {"negative_clusters": [], "by_state": []} for frame in frames
+        frame: {key: [] for key in splits} for frame in frames
     }
     exponents: dict[str, list[float]] = {"li": [], "tfsi": []}
     for b, build in enumerate(builds):
@@ -491,6 +493,13 @@ def transference_from_builds(
                 groups[frame]["by_state"].append(
                     cation_current_by_group(cation[:n], anion[:n], chi, dt, window)
                 )
+                # state k in a negative cluster, then state k elsewhere, for each k
+                crossed = (chi[..., :, None] * in_negative[:n, :, None, :]).reshape(
+                    *chi.shape[:2], -1
+                )
+                groups[frame]["by_state_and_cluster"].append(
+                    cation_current_by_group(cation[:n], anion[:n], crossed, dt, window)
+                )
             if frame == "barycentric":
                 lags = np.unique(
                     np.geomspace(window[0] / dt, window[1] / dt, 12).round().astype(int)
@@ -511,15 +520,22 @@ def transference_from_builds(
             **{name: asdict(interval) for name, interval in intervals.items()},
         }
         numerator = units[:, 0].mean() - units[:, 2].mean()
-        for key, labels in (
-            ("negative_clusters", ["in a negative cluster", "not"]),
-            ("by_state", None),
-        ):
+        n_states = np.shape(memberships[0])[-1] if memberships is not None else 0
+        labels_of = {
+            "negative_clusters": ["in a negative cluster", "not"],
+            "by_state": [f"state {k}" for k in range(n_states)],
+            "by_state_and_cluster": [
+                f"state {k}, {where}"
+                for k in range(n_states)
+                for where in ("in a negative cluster", "not")
+            ],
+        }
+        for key in splits:
             terms = np.array(groups[frame][key])
             if terms.size == 0:
                 continue
             summary[frame][key] = {
-                "groups": labels or [f"state {k}" for k in range(terms.shape[1])],
+                "groups": labels_of[key],
                 "samples": terms.tolist(),
                 "intervals": [
                     asdict(t_interval(terms[:, g], confidence)) for g in range(terms.shape[1])

@@ -241,8 +241,8 @@ def current_share_table(summary: dict[str, Any], key: str = "by_state") -> pd.Da
     summary : dict
         A build job's summary (its ``transference``) or
         :func:`~gdynbook.jobs.peo_builds.transference_from_builds`'s result.
-    key : {"by_state", "negative_clusters"}
-        Learned states, or in a negatively charged cluster against not.
+    key : {"by_state", "negative_clusters", "by_state_and_cluster"}
+        Learned states; in a negatively charged cluster against not; or both crossed.
 
     Returns
     -------
