@@ -155,3 +155,18 @@ def test_state_shell_table_of_a_known_split_matches_direct_counts() -> None:
         state_shell_table(builds, memberships[:1])
     with pytest.raises(ValueError, match="do not fit"):
         state_shell_table(builds[:1], [memberships[0][:, :3]])
+
+
+def test_most_typical_samples_find_each_states_peak() -> None:
+    from gdynbook.systems.peo_litfsi.shells import most_typical_samples
+
+    rng = np.random.default_rng(0)
+    builds = [rng.dirichlet(np.ones(3), size=(20, 4)) * 0.5 for _ in range(2)]
+    builds[1][7, 2] = [0.0, 0.01, 0.99]  # state 2's peak: build 1, frame 7, Li⁺ 2
+    builds[0][3, 1] = [0.98, 0.01, 0.01]  # state 0's: build 0, frame 3, Li⁺ 1
+    found = most_typical_samples(builds)
+    assert found[0] == (0, 3, 1) and found[2] == (1, 7, 2)
+    b, f, li = found[1]
+    assert builds[b][f, li, 1] == max(chi[..., 1].max() for chi in builds)
+    with pytest.raises(ValueError, match="no memberships"):
+        most_typical_samples([])

@@ -7,7 +7,9 @@ chains they belong to, TFSI⁻ oxygens and anions, and where along its chain the
 :func:`li_descriptors` gives the two inputs of the reference model of the builds
 (:mod:`~gdynbook.systems.peo_litfsi.reference_model`).
 :func:`reference_labels` turns two of these into core-set labels — TFSI⁻ in the shell or
-not, chain end or chain middle — whose Markov model is the yardstick for learned states.
+not, chain end or chain middle — the yardstick of the older runs' chapters.
+:func:`state_shell_table` and :func:`most_typical_samples` describe learned states by
+their shells.
 """
 
 from __future__ import annotations
@@ -345,3 +347,31 @@ def state_shell_table(
         profile_mean,
         profile_half_width,
     )
+
+
+def most_typical_samples(memberships: list[np.ndarray]) -> list[tuple[int, int, int]]:
+    """For each state, the sample with the highest membership in it: what to draw as the
+    state's representative shell.
+
+    Parameters
+    ----------
+    memberships : list of numpy.ndarray, each (frames, n_li, n_states)
+        Per build.
+
+    Returns
+    -------
+    list of (build, frame, li)
+        One per state: positions in ``memberships``, the frame and the Li⁺ (its position
+        among the build's Li⁺). Ties go to the earliest build, frame and Li⁺.
+    """
+    if not memberships:
+        raise ValueError("no memberships given: pass one (frames, n_li, n_states) per build.")
+    n_states = np.shape(memberships[0])[-1]
+    best = []
+    for state in range(n_states):
+        peaks = [float(np.max(np.asarray(chi)[..., state])) for chi in memberships]
+        build = int(np.argmax(peaks))
+        chi = np.asarray(memberships[build])[..., state]
+        frame, li = np.unravel_index(int(np.argmax(chi)), chi.shape)
+        best.append((build, int(frame), int(li)))
+    return best
