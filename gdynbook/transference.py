@@ -12,7 +12,7 @@ needs, in numpy:
   picture, from displacements of unwrapped ion centres, with intervals from
   independent trajectories or time blocks;
 - :func:`cation_current_by_group` — the numerator of t₊ split by what each cation was
-  at the time origin (a learned state, a negative cluster).
+  while it moved (a learned state, a negative cluster).
 
 Formulas (e.g. Fong et al., ACS Cent. Sci. 5, 1250 (2019)): for species i, j with
 collective displacements ΔR_i(t) = Σ_a Δr_a(t),
@@ -921,18 +921,23 @@ def cation_current_by_group(
     time_step_ps: float,
     fit_window_ps: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """Split the numerator of t₊, L₊₊ − L₊₋, by what each cation was at the time origin.
+    """Split the numerator of t₊, L₊₊ − L₊₋, by what each cation was while it moved.
 
-    With ΔQ(t) = ΔR₊(t) − ΔR₋(t) the charge displacement of a 1:1 salt,
+    With ΔQ(t) = ΔR₊(t) − ΔR₋(t) the charge displacement of a 1:1 salt and each cation's
+    displacement cut into its frame-to-frame steps, each step credited to the groups by
+    the cation's weights at the start of the step,
 
-        (L₊₊ − L₊₋) V k_B T = lim ⟨Σ_i Δr_i(t) · ΔQ(t)⟩ / (6 t)
-                            = Σ_g lim ⟨Σ_i w_ig(0) Δr_i(t) · ΔQ(t)⟩ / (6 t)
+        ΔR_g(t) = Σ_i Σ_s w_ig(s) [r_i(s + 1) − r_i(s)],   Σ_g ΔR_g = ΔR₊,
 
-    for any weights that sum to one over the groups g (state memberships, or an
-    indicator such as "in a negatively charged cluster" and its complement). Group g's
-    term is the current its cations carry on their way from the origin. Cations that
-    move with anions (a negative cluster drifting as one) give a negative term: the
-    mechanism the GDyNets paper proposed for negative t₊, here measured.
+        (L₊₊ − L₊₋) V k_B T = lim ⟨ΔR₊(t) · ΔQ(t)⟩ / (6 t) = Σ_g lim ⟨ΔR_g(t) · ΔQ(t)⟩ / (6 t)
+
+    for any weights that sum to one over the groups g at every frame (state memberships,
+    or an indicator such as "in a negatively charged cluster" and its complement). Group
+    g's term is the current its cations carry *while in it*, however often they switch.
+    (Weights frozen at the time origin would not do: once a cation has left its origin
+    group, the slope only sees the group's population times the total.) Cations that move
+    with anions — a negative cluster drifting as one — give a negative term: the mechanism
+    the GDyNets paper proposed for negative t₊, here measured.
 
     Parameters
     ----------
@@ -974,9 +979,12 @@ def cation_current_by_group(
         fit_window_ps = (0.1 * span, 0.3 * span)
     lags = _window_lags(n_frames, time_step_ps, fit_window_ps)
     charge = cation.sum(axis=1) - anion.sum(axis=1)  # (F, 3)
+    # each group's collective position: the running sum of its credited steps, (F, G, 3)
+    steps = np.einsum("sig,sik->sgk", w[:-1], np.diff(cation, axis=0))
+    carried = np.concatenate([np.zeros((1, *steps.shape[1:])), np.cumsum(steps, axis=0)])
     series = np.empty((w.shape[-1], lags.size))
     for k, lag in enumerate(lags):
         dq = charge[lag:] - charge[:-lag]  # (T, 3)
-        projected = np.einsum("tik,tk->ti", cation[lag:] - cation[:-lag], dq)  # (T, n_cations)
-        series[:, k] = np.einsum("ti,tig->g", projected, w[:-lag]) / dq.shape[0]
+        moved = carried[lag:] - carried[:-lag]  # (T, G, 3)
+        series[:, k] = np.einsum("tgk,tk->g", moved, dq) / dq.shape[0]
     return np.array([_slope_over_window(row, lags, time_step_ps) / 6.0 for row in series])

@@ -254,7 +254,13 @@ def test_transference_from_builds_takes_one_sample_per_build_in_both_frames() ->
         for key in ("negative_clusters", "by_state", "by_state_and_cluster"):
             terms = np.array(summary[frame][key]["samples"])
             np.testing.assert_allclose(terms.sum(axis=1), sample[:, 0] - sample[:, 2], rtol=1e-6)
-            assert sum(summary[frame][key]["share"]) == pytest.approx(1.0)
+            # a share only where L₊₊ − L₊₋ is clearly not zero over the builds
+            total = sample[:, 0] - sample[:, 2]
+            half = stats.t.ppf(0.975, len(total) - 1) * total.std(ddof=1) / np.sqrt(len(total))
+            if abs(total.mean()) > half:
+                assert sum(summary[frame][key]["share"]) == pytest.approx(1.0)
+            else:
+                assert summary[frame][key]["share"] is None
         # the crossed split adds up to each of its margins
         crossed = np.array(summary[frame]["by_state_and_cluster"]["samples"]).reshape(2, 2, 2)
         by_state = np.array(summary[frame]["by_state"]["samples"])
@@ -388,7 +394,8 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
 
     shares = current_share_table(stored)
     np.testing.assert_allclose(shares["solvent"], terms.mean(axis=0))
-    assert shares["barycentric share"].sum() == pytest.approx(1.0)
+    if shares["barycentric share"].notna().all():
+        assert shares["barycentric share"].sum() == pytest.approx(1.0)
     assert list(current_share_table(stored, "negative_clusters").index) == [
         "in a negative cluster",
         "not",
@@ -431,6 +438,17 @@ def test_peo_command_runs_the_plan_on_builds(tmp_path, capsys) -> None:
     n_rows = len(stored["cross_validation"]["rows"])
     assert n_rows + len(stored["seeds"]) <= n_fits <= n_rows + 1 + len(stored["seeds"])
     assert "build-03" not in stored["held_out"] and stored["lockbox_opened"] is False
+    # a shut lockbox: the model is applied to it nowhere in what is written
+    assert stored["predicted_builds"] == ["build-00", "build-01", "build-02"]
+    with np.load(tmp_path / "b" / "predictions.npz") as stored_predictions:
+        assert not [k for k in stored_predictions.files if k.endswith("build-03")]
+    for frame in ("barycentric", "solvent"):
+        assert stored["transference"][frame]["by_state"]["builds"] == stored["predicted_builds"]
+        assert stored["transference"][frame]["negative_clusters"]["builds"] == stored["builds"]
+    from gdynbook.jobs.peo import load_ensemble
+
+    _, shut = load_ensemble(tmp_path / "b")
+    assert len(shut[0]) == 3
     assert main([*base, "--max-runs", "3", "--output", str(tmp_path / "c")]) == 2
     assert "--max-runs" in capsys.readouterr().err
     # old runs beside the builds: say which

@@ -381,15 +381,41 @@ def test_the_current_by_group_matches_explicit_loops_and_refuses_bad_weights() -
             values = []
             for t0 in range(40 - lag):
                 dq = (cation[t0 + lag] - cation[t0]).sum(0) - (anion[t0 + lag] - anion[t0]).sum(0)
-                values.append(
-                    sum(
-                        weights[t0, i, g] * (cation[t0 + lag, i] - cation[t0, i]) @ dq
-                        for i in range(3)
-                    )
+                # every step of every cation, credited by its weight at the step's start
+                moved = sum(
+                    weights[s, i, g] * (cation[s + 1, i] - cation[s, i])
+                    for s in range(t0, t0 + lag)
+                    for i in range(3)
                 )
+                values.append(moved @ dq)
             series.append(np.mean(values))
         assert result[g] == pytest.approx(np.polyfit(lags, series, 1)[0] / 6, rel=1e-9)
     with pytest.raises(ValueError, match="sum to one"):
         cation_current_by_group(cation, anion, weights * 0.5, 1.0, (2.0, 6.0))
     with pytest.raises(ValueError, match="n_frames, n_cations, n_groups"):
         cation_current_by_group(cation, anion, weights[:, :2], 1.0, (2.0, 6.0))
+
+
+def test_cations_that_switch_are_credited_with_what_they_carry_in_each_group() -> None:
+    """Independent cations switch between a slow (D = 0.01) and a fast (D = 0.1 Å²/ps)
+    state every ~50 frames on average, far faster than the fit window: each state
+    carries N p_g D_g of L₊₊ − L₊₋ (self terms only), not its population's share."""
+    from gdynbook.markov import simulate_markov_chain
+
+    n, d = 40, np.array([0.01, 0.1])
+    switching = np.array([[0.98, 0.02], [0.02, 0.98]])
+    rng = np.random.default_rng(8)
+    terms = []
+    for replica in range(12):
+        states = np.stack(simulate_markov_chain(switching, 3000, n, seed=replica), axis=1)
+        # the step from frame s to s + 1 is drawn in the state at s
+        steps = np.zeros((3000, n, 3))
+        steps[1:] = rng.normal(size=(2999, n, 3)) * np.sqrt(2 * d[states[:-1]])[..., None]
+        cation = np.cumsum(steps, axis=0)
+        anion = brownian(rng, 3000, n, 0.05, 1.0)
+        weights = np.eye(2)[states]
+        terms.append(cation_current_by_group(cation, anion, weights, 1.0, (300.0, 900.0)))
+    terms = np.array(terms)
+    mean, sem = terms.mean(axis=0), terms.std(axis=0, ddof=1) / np.sqrt(len(terms))
+    expected = n * 0.5 * d  # [0.2, 2.0]; frozen origin weights would give ~[1.1, 1.1]
+    assert (np.abs(mean - expected) < 4 * sem + 0.02 * expected).all()

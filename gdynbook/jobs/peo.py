@@ -706,10 +706,11 @@ def run_peo_job(
 
 def load_ensemble(folder: str | Path) -> tuple[dict[str, Any], dict[int, list[np.ndarray]]]:
     """The summary and the shipped probabilities ({seed: [per run (frames, Li, states)]}),
-    of :func:`run_peo_job` (``runs``) or of ``peo_builds.run_build_job`` (``builds``)."""
+    of :func:`run_peo_job` (``runs``) or of ``peo_builds.run_build_job`` (its
+    ``predicted_builds``, in that order: every build but a shut lockbox)."""
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text())
-    names = summary["runs"] if "runs" in summary else summary["builds"]
+    names = summary.get("runs") or summary.get("predicted_builds") or summary["builds"]
     with np.load(folder / "predictions.npz") as stored:
         probabilities = {
             seed: [stored[f"seed{seed}_{name}"].astype(np.float64) for name in names]

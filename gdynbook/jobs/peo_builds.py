@@ -418,9 +418,10 @@ def transference_from_builds(
         Independent builds (:func:`~gdynbook.systems.peo_litfsi.runs.load_builds`).
     confidence : float
         Two-sided coverage of the intervals.
-    memberships : list of numpy.ndarray, optional
+    memberships : list of numpy.ndarray or None, optional
         Per build, the learned states of its Li⁺, (frames, n_li, n_states), summing to
-        one over states.
+        one over states; None for a build the model must not be applied to (a shut
+        lockbox), which then has no part in the by-state splits.
 
     Returns
     -------
@@ -430,8 +431,10 @@ def transference_from_builds(
         ``l_mm``, ``l_pm``, ``d_plus``, ``d_minus``, ``ideal``, ``full`` (value,
         standard error, half-width, …), ``negative_clusters`` and (given memberships)
         ``by_state`` and ``by_state_and_cluster`` (state k in a negative cluster, then
-        elsewhere, for each k): per group ``samples`` (per build, Å²/ps), ``intervals``,
-        ``share`` (the groups' terms over L₊₊ − L₊₋ of the pooled means).
+        elsewhere, for each k): ``groups``, ``builds`` (those the split is over), per
+        group ``samples`` (per build, Å²/ps) and ``intervals``, and ``share`` (each
+        group's mean term over the mean L₊₊ − L₊₋ of the same builds — None for every
+        group when the interval of L₊₊ − L₊₋ includes 0, where a share means nothing).
         ``msd_exponent``: per build, the slope of log MSD against log t of Li⁺ and
         TFSI⁻ over the fit window (barycentric frame; 1 is diffusive). ``builds``: names.
 
@@ -468,6 +471,12 @@ def transference_from_builds(
     groups: dict[str, dict[str, list[np.ndarray]]] = {
         frame: {key: [] for key in splits} for frame in frames
     }
+    # which builds each split is over: every build, or those the model may be applied to
+    learned = [
+        b for b in range(len(builds)) if memberships is not None and memberships[b] is not None
+    ]
+    split_builds = {"negative_clusters": list(range(len(builds))), "by_state": learned}
+    split_builds["by_state_and_cluster"] = learned
     exponents: dict[str, list[float]] = {"li": [], "tfsi": []}
     for b, build in enumerate(builds):
         topology = mdtraj.load_topology(str(build.path / "topology.pdb"))
@@ -487,7 +496,7 @@ def transference_from_builds(
             groups[frame]["negative_clusters"].append(
                 cation_current_by_group(cation, anion, in_negative, dt, window)
             )
-            if memberships is not None:
+            if b in learned:
                 chi = np.asarray(memberships[b], dtype=np.float64)
                 n = chi.shape[0]
                 groups[frame]["by_state"].append(
@@ -504,6 +513,7 @@ def transference_from_builds(
                 lags = np.unique(
                     np.geomspace(window[0] / dt, window[1] / dt, 12).round().astype(int)
                 )
+                lags = lags[(lags * dt >= window[0]) & (lags * dt <= window[1])]
                 for key, ions in (("li", cation), ("tfsi", anion)):
                     msd = [np.mean(np.sum((ions[k:] - ions[:-k]) ** 2, -1)) for k in lags]
                     exponents[key].append(msd_exponent(lags * dt, np.array(msd), window))
@@ -519,8 +529,7 @@ def transference_from_builds(
             "fit_window_ps": windows[frame],
             **{name: asdict(interval) for name, interval in intervals.items()},
         }
-        numerator = units[:, 0].mean() - units[:, 2].mean()
-        n_states = np.shape(memberships[0])[-1] if memberships is not None else 0
+        n_states = np.shape(memberships[learned[0]])[-1] if learned else 0
         labels_of = {
             "negative_clusters": ["in a negative cluster", "not"],
             "by_state": [f"state {k}" for k in range(n_states)],
@@ -534,14 +543,23 @@ def transference_from_builds(
             terms = np.array(groups[frame][key])
             if terms.size == 0:
                 continue
-            summary[frame][key] = {
+            over = split_builds[key]
+            entry: dict[str, Any] = {
                 "groups": labels_of[key],
+                "builds": [builds[b].path.name for b in over],
                 "samples": terms.tolist(),
-                "intervals": [
-                    asdict(t_interval(terms[:, g], confidence)) for g in range(terms.shape[1])
-                ],
-                "share": (terms.mean(axis=0) / numerator).tolist(),
+                "intervals": None,
+                "share": None,
             }
+            if len(over) >= 2:
+                entry["intervals"] = [
+                    asdict(t_interval(terms[:, g], confidence)) for g in range(terms.shape[1])
+                ]
+                # a share of L₊₊ − L₊₋ only where that total is clearly not zero
+                total = t_interval(units[over, 0] - units[over, 2], confidence)
+                if total.low > 0 or total.high < 0:
+                    entry["share"] = (terms.mean(axis=0) / total.value).tolist()
+            summary[frame][key] = entry
     return summary
 
 
@@ -615,7 +633,8 @@ def run_build_job(
     * ``summary.json``: everything :func:`learn_from_builds` reports, plus
       ``reference_vamp2``, ``transference``, ``frames``, ``time_step_ps``,
       ``wall_time_s``;
-    * ``predictions.npz``: memberships per seed and build (``seed<S>_<build>``, float32);
+    * ``predictions.npz``: memberships per seed and build (``seed<S>_<build>``, float32;
+      the builds in ``predicted_builds``: all of them once the lockbox is open);
     * ``gdynet-seed<S>.pt``: the final models.
 
     Parameters
@@ -629,8 +648,9 @@ def run_build_job(
         Use only the first frames of every build (quick checks; not the plan).
     open_lockbox : bool
         Score the lockbox: the plan's final step, once, on finished builds only. Checks
-        (a smoke plan, fewer frames, unfinished builds) pass ``False``: then nothing
-        about the lockbox is computed or written.
+        (a smoke plan, fewer frames, unfinished builds) pass ``False``: then the model
+        is not applied to the lockbox in anything computed or written (its MD enters
+        only the model-free transport coefficients).
     keep_fits : bool
         Keep every finished fit in ``output/fits`` (:class:`~gdynbook.jobs.fit_store.
         FitStore`): the same command started again resumes where it stopped, and a
@@ -682,6 +702,14 @@ def run_build_job(
     )
     time_step = trajectories[0].time_step_ps
     lag_frames = lag_in_frames(summary["lag_ps"], time_step, "chosen lag")
+    # a shut lockbox: the model is not applied to it anywhere in what is written
+    applied = [
+        [
+            p if open_lockbox or name != summary["lockbox"] else None
+            for p, name in zip(per, names, strict=True)
+        ]
+        for per in probabilities
+    ]
     summary.update(
         {
             "gdynbook_version": __version__,
@@ -689,8 +717,9 @@ def run_build_job(
             "time_step_ps": time_step,
             "reference_vamp2": summary["reference"]["mean_fold_vamp2"],
             "transference": transference_from_builds(
-                builds, n_bootstrap=plan.n_bootstrap, memberships=probabilities[0]
+                builds, n_bootstrap=plan.n_bootstrap, memberships=applied[0]
             ),
+            "predicted_builds": [n for n in names if open_lockbox or n != summary["lockbox"]],
             "seeds": [int(s) for s in plan.ensemble_seeds],
             "max_frames": max_frames,
         }
@@ -705,8 +734,9 @@ def run_build_job(
         out / "predictions.npz",
         **{
             f"seed{seed}_{name}": p.astype(np.float32)
-            for seed, per_build in zip(plan.ensemble_seeds, probabilities, strict=True)
+            for seed, per_build in zip(plan.ensemble_seeds, applied, strict=True)
             for name, p in zip(names, per_build, strict=True)
+            if p is not None
         },
     )
     summary["wall_time_s"] = time.perf_counter() - started

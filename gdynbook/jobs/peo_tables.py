@@ -234,7 +234,7 @@ def transference_table(summary: dict[str, Any]) -> pd.DataFrame:
 
 def current_share_table(summary: dict[str, Any], key: str = "by_state") -> pd.DataFrame:
     """Who carries the cation current: the numerator of t₊, L₊₊ − L₊₋, split by what
-    each Li⁺ was at the time origin.
+    each Li⁺ was while it moved (:func:`~gdynbook.transference.cation_current_by_group`).
 
     Parameters
     ----------
@@ -249,7 +249,7 @@ def current_share_table(summary: dict[str, Any], key: str = "by_state") -> pd.Da
     pandas.DataFrame
         Index ``group``; per frame (barycentric, solvent) the term (Å²/ps, mean over
         builds), its ``±`` half-width (Student t over builds) and its ``share`` of
-        L₊₊ − L₊₋.
+        L₊₊ − L₊₋ (NaN where that total's interval includes 0, or with one build).
     """
     transference = summary.get("transference", summary)
     if key not in transference["barycentric"]:
@@ -261,9 +261,11 @@ def current_share_table(summary: dict[str, Any], key: str = "by_state") -> pd.Da
     table = pd.DataFrame(index=pd.Index(labels, name="group"))
     for frame in ("barycentric", "solvent"):
         split = transference[frame][key]
-        table[frame] = [float(i["value"]) for i in split["intervals"]]
-        table[f"{frame} ±"] = [float(i["half_width"]) for i in split["intervals"]]
-        table[f"{frame} share"] = [float(v) for v in split["share"]]
+        terms = np.array(split["samples"], dtype=float)
+        intervals = split["intervals"] or [None] * len(labels)
+        table[frame] = terms.mean(axis=0)
+        table[f"{frame} ±"] = [np.nan if i is None else float(i["half_width"]) for i in intervals]
+        table[f"{frame} share"] = [_number(v) for v in split["share"] or [None] * len(labels)]
     return table
 
 
