@@ -50,8 +50,27 @@ def test_strata_refuse_bad_input() -> None:
         states_within_strata(builds, variables[:1], 2, 5.0)
     with pytest.raises(ValueError, match="same build"):
         states_within_strata(builds, [v[:, :3] for v in variables], 2, 5.0)
-    variables[0][:, 4] = np.nan
-    with pytest.raises(ValueError, match="no finite value"):
-        states_within_strata(builds, variables, 2, 5.0)
     with pytest.raises(ValueError, match="cannot fill"):
         states_within_strata([builds[0][:, :2]], [variables[1][:, :2]], 2, 5.0)
+
+
+def test_a_stratum_of_frozen_ions_in_different_states_is_all_label() -> None:
+    """Half the middle stratum frozen in state 0, half in state 1: populations 1/2 each
+    and no variance within ions; a Li⁺ without any value of the variable is left out."""
+    builds, variables = three_kinds_of_ions(n_frames=400)
+    for chi in builds:
+        chi[:, 5:10] = 0.0
+        chi[:, 5:7, 0] = 1.0  # two frozen in 0 ...
+        chi[:, 7:9, 1] = 1.0  # ... two frozen in 1
+        chi[:, 9, :] = [0.5, 0.5]  # and one always undecided
+    strata = states_within_strata(builds, variables, lag_frames=2, time_step_ps=5.0)
+    np.testing.assert_array_equal(strata.n_li, [10, 10, 10])
+    np.testing.assert_allclose(strata.populations[1], [0.5, 0.5])
+    assert strata.within_ion_share[1] == pytest.approx(0.0, abs=1e-12)
+    # between ions: two of five at 0, two at 1, one at 1/2 → variance 0.2 per state
+    stacked = np.concatenate([chi[:, 5:10].reshape(-1, 2) for chi in builds])
+    np.testing.assert_allclose(stacked.var(axis=0), 0.2)
+    # a Li⁺ of build 1 that never has a value is left out, and counted
+    variables[1][:, 3] = np.nan
+    strata = states_within_strata(builds, variables, lag_frames=2, time_step_ps=5.0)
+    assert strata.n_li_without_value == 1 and strata.n_li.sum() == 29

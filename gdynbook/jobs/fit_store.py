@@ -11,8 +11,9 @@ training settings and a fingerprint of the data — so
   :func:`run_fits` takes a fit another process is training as "later" and moves on,
   then waits for it (the lock ends when that process ends, however it ends).
 
-A changed setting or changed data gives a new key: a stored fit is never reused for a
-different question.
+A changed setting, changed data or changed training code (the source of the modules
+that decide what a fit learns, :data:`TRAINING_MODULES`) gives a new key: a stored fit is
+never reused for a different question.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +35,22 @@ from gdynbook.trajectory import Trajectory
 
 #: Bumped when what a stored fit means changes.
 FIT_FORMAT = 1
+
+#: Modules whose source is part of every key: an edit there makes old fits stale.
+TRAINING_MODULES = ("train", "model", "graphs", "graph_store", "dataset", "vamp")
+
+
+@lru_cache(maxsize=1)
+def training_code_hash() -> str:
+    """A short hash of the source of :data:`TRAINING_MODULES`."""
+    from importlib import import_module
+
+    digest = hashlib.sha256()
+    for name in TRAINING_MODULES:
+        module = import_module(f"gdynbook.{name}")
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
 
 Job = TypeVar("Job")
 
@@ -69,11 +87,17 @@ class FitStore:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
+        self.used: set[str] = set()  # keys this process loaded or stored
 
     @staticmethod
     def key(**parts: Any) -> str:
-        """The key of a fit: a hash of ``parts`` (JSON-serialisable) and the format."""
-        text = json.dumps({"format": FIT_FORMAT, **parts}, sort_keys=True, default=str)
+        """The key of a fit: a hash of ``parts`` (JSON-serialisable), the format and the
+        training code (:func:`training_code_hash`)."""
+        text = json.dumps(
+            {"format": FIT_FORMAT, "code": training_code_hash(), **parts},
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def path(self, key: str) -> Path:
@@ -90,6 +114,7 @@ class FitStore:
         model = make_model()
         model.load_state_dict(payload["state_dict"])
         model.eval()
+        self.used.add(key)
         return StoredFit(model, History(**payload["history"]), float(payload["wall_time_s"]), True)
 
     def save(self, key: str, model: Any, history: History, wall_time_s: float) -> Path:
@@ -102,16 +127,18 @@ class FitStore:
             "history": json.loads(json.dumps(history.to_dict(), default=float)),
             "wall_time_s": float(wall_time_s),
         }
+        self.used.add(key)
         return atomic_torch_save(payload, self.path(key))
 
     def total_wall_time_s(self) -> float:
-        """Training time of every stored fit, s (summed over the processes that ran them)."""
+        """Training time of the fits this process used (loaded or trained), s, summed over
+        the processes that trained them; stale fits of other settings do not count."""
         import torch
 
         return float(
             sum(
-                torch.load(p, map_location="cpu", weights_only=True)["wall_time_s"]
-                for p in sorted(self.folder.glob("*.pt"))
+                torch.load(self.path(key), map_location="cpu", weights_only=True)["wall_time_s"]
+                for key in sorted(self.used)
             )
         )
 

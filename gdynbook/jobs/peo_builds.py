@@ -330,15 +330,12 @@ def _strata_summary(
     lag_frames: int,
     time_step_ps: float,
 ) -> dict[str, Any]:
-    """The states within terciles of the per-Li⁺ mean descriptor, as JSON-ready lists
-    (:func:`~gdynbook.systems.peo_litfsi.strata.states_within_strata`; frames without a
-    value keep the last one, as the reference model does)."""
-    from gdynbook.systems.peo_litfsi.reference_model import fill_missing_distance
+    """The states within terciles of the per-Li⁺ mean descriptor (over the frames that
+    have a value), as JSON-ready lists
+    (:func:`~gdynbook.systems.peo_litfsi.strata.states_within_strata`)."""
     from gdynbook.systems.peo_litfsi.strata import states_within_strata
 
-    found = states_within_strata(
-        probabilities, [fill_missing_distance(d) for d in descriptors], lag_frames, time_step_ps
-    )
+    found = states_within_strata(probabilities, list(descriptors), lag_frames, time_step_ps)
 
     def listed(values: np.ndarray) -> list[Any]:
         return [listed(v) if np.ndim(v) else (float(v) if np.isfinite(v) else None) for v in values]
@@ -349,6 +346,7 @@ def _strata_summary(
         "populations": listed(found.populations),
         "within_ion_share": listed(found.within_ion_share),
         "slowest_timescale_ps": listed(found.slowest_timescale_ps),
+        "n_li_without_value": int(found.n_li_without_value),
     }
 
 

@@ -39,6 +39,9 @@ class StateStrata:
     slowest_timescale_ps : numpy.ndarray, shape (n_strata,)
         The slowest implied timescale of a Koopman model of the stratum's Li⁺ alone at
         ``lag_frames``; NaN where it does not exist.
+    n_li_without_value : int
+        Li⁺ left out because the variable has no finite value in their whole build
+        (e.g. a Li⁺ that never has an ether O in its shell has no chain-end distance).
     """
 
     edges: np.ndarray
@@ -46,6 +49,7 @@ class StateStrata:
     populations: np.ndarray
     within_ion_share: np.ndarray
     slowest_timescale_ps: np.ndarray
+    n_li_without_value: int = 0
 
 
 def states_within_strata(
@@ -62,8 +66,9 @@ def states_within_strata(
     probabilities : list of numpy.ndarray, each (frames, n_li, n_states)
         Memberships per build.
     variable : list of numpy.ndarray, each (frames, n_li)
-        The per-frame variable of the same Li⁺ (NaN frames are ignored), e.g. the
-        chain-end distance (:func:`~gdynbook.systems.peo_litfsi.shells.li_descriptors`).
+        The per-frame variable of the same Li⁺ (NaN frames are ignored; a Li⁺ without
+        any finite value is left out and counted), e.g. the chain-end distance
+        (:func:`~gdynbook.systems.peo_litfsi.shells.li_descriptors`).
     lag_frames : int
         Lag of the per-stratum Koopman models, frames.
     time_step_ps : float
@@ -73,8 +78,7 @@ def states_within_strata(
     Raises
     ------
     ValueError
-        If the lists or shapes disagree, a Li⁺ has no finite value of the variable, or
-        there are fewer Li⁺ than strata.
+        If the lists or shapes disagree, or fewer Li⁺ with a value than strata remain.
     """
     from gdynbook.koopman import estimate_koopman
 
@@ -84,6 +88,7 @@ def states_within_strata(
             "give one of each per build."
         )
     series, means = [], []
+    without = 0
     for chi, values in zip(probabilities, variable, strict=True):
         chi = np.asarray(chi, dtype=np.float64)
         values = np.asarray(values, dtype=np.float64)
@@ -92,16 +97,15 @@ def states_within_strata(
                 f"memberships {chi.shape} must be (frames, n_li, n_states) and the variable "
                 f"{values.shape} (frames, n_li) of the same build."
             )
-        if not np.isfinite(values).any(axis=0).all():
-            raise ValueError(
-                "a Li⁺ has no finite value of the variable in the whole build: fill or drop "
-                "it first (e.g. reference_model.fill_missing_distance)."
-            )
-        means.append(np.nanmean(values, axis=0))
-        series += [chi[:, k, :] for k in range(chi.shape[1])]
+        seen = np.isfinite(values).any(axis=0)
+        without += int((~seen).sum())
+        means.append(np.nanmean(values[:, seen], axis=0))
+        series += [chi[:, k, :] for k in np.flatnonzero(seen)]
     per_li = np.concatenate(means)
     if per_li.size < n_strata or n_strata < 1:
-        raise ValueError(f"{per_li.size} Li⁺ cannot fill {n_strata} strata.")
+        raise ValueError(
+            f"{per_li.size} Li⁺ with a value of the variable cannot fill {n_strata} strata."
+        )
     edges = np.quantile(per_li, np.arange(1, n_strata) / n_strata)
     stratum = np.searchsorted(edges, per_li, side="right")
     n_states = series[0].shape[-1]
@@ -123,5 +127,5 @@ def states_within_strata(
             timescales = model.timescales()
             slowest[s] = timescales[0] if timescales.size else np.nan
     return StateStrata(
-        edges, np.bincount(stratum, minlength=n_strata), populations, within, slowest
+        edges, np.bincount(stratum, minlength=n_strata), populations, within, slowest, without
     )
