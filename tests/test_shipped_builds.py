@@ -103,3 +103,39 @@ def test_shipped_screen_verdict_is_what_the_rule_gives_on_the_shipped_builds() -
     for build in read_campaign(ROOT / "campaign-production.json"):
         assert build.protocol.ion_charge_scale == chosen.protocol.ion_charge_scale
         assert build.protocol.composition == chosen.protocol.composition
+
+
+TIME_STEP_CHECKS = {
+    "older runs": "validation/time-step",
+    "the production setting": "screen/q0.7-eo8/validation/time-step",
+}
+
+
+@pytest.mark.parametrize("label", sorted(TIME_STEP_CHECKS))
+def test_time_step_checks_are_what_the_trajectories_give_and_what_the_page_says(label) -> None:
+    """Each shipped check re-measured from its two trajectories, and its paired
+    differences as the data page prints them."""
+    import json
+
+    from gdynbook.systems.peo_litfsi.md import compare_time_steps
+
+    folder = data.data_dir() / "peo_litfsi" / TIME_STEP_CHECKS[label]
+    if not (folder / "natural.xtc").is_file():
+        pytest.skip("check not shipped")
+    stored = json.loads((folder / "summary.json").read_text())
+    measured = compare_time_steps(folder)
+    for name in ("hmr", "natural"):
+        for key, value in stored[name].items():
+            assert measured[name][key] == pytest.approx(value, rel=1e-9), (name, key)
+    difference = measured["difference"]
+    d_li = difference["li_diffusion_a2_per_ps"]
+    switches = difference["tfsi_switches_per_li_per_ns"]
+    tfsi = difference["fraction_li_with_tfsi"]
+    row = (
+        f"| {d_li['n_li']} | {1e3 * d_li['mean']:+.1f} ± {1e3 * d_li['standard_error']:.1f} "
+        f"| {switches['mean']:+.1f} ± {switches['standard_error']:.1f} "
+        f"| {tfsi['mean']:+.3f} ± {tfsi['standard_error']:.3f} |"
+    ).replace("-", "−")
+    page = (Path(__file__).resolve().parents[1] / "reference" / "data.md").read_text()
+    line = next(text for text in page.splitlines() if text.startswith(f"| {label}"))
+    assert line.endswith(row), (line, row)

@@ -944,20 +944,7 @@ class PeoLitfsiSimulation:
         return summary
 
     def compare_time_steps(self, folder: Path) -> dict[str, Any]:
-        """Li⁺ diffusion and TFSI switch rates of the two time-step-check trajectories.
-
-        Per segment: the pooled values. ``difference`` (HMR − natural): for each quantity
-        the mean over Li⁺ of the per-Li⁺ difference (the segments start from the same
-        state, so each Li⁺ is paired with itself) and its standard error over Li⁺ — a
-        lower bound on the uncertainty, as the Li⁺ share a box — and ``z``, the
-        difference in standard errors (None when that error is 0).
-        """
-        import mdtraj
-
-        from gdynbook.systems.peo_litfsi.runs import LI_O_SHELL_A, durable_switches
-        from gdynbook.trajectory import load_trajectory
-        from gdynbook.transport import diffusion_coefficient, mean_squared_displacement
-
+        """Write the check's topology if missing, then :func:`compare_time_steps`."""
         topology_path = folder / "topology.pdb"
         if not topology_path.exists():
             import openmm.app as app
@@ -967,55 +954,7 @@ class PeoLitfsiSimulation:
             topology.setPeriodicBoxVectors(state.getPeriodicBoxVectors())
             with atomic_path(topology_path) as tmp, open(tmp, "w") as stream:
                 app.PDBFile.writeFile(topology, state.getPositions(), stream, keepIds=True)
-        top = mdtraj.load_topology(str(topology_path))
-        li = top.select("element Li")
-        tfsi_o = top.select("resname TFS and element O")
-        out: dict[str, Any] = {}
-        per_li: dict[str, dict[str, np.ndarray]] = {}
-        for name in ("hmr", "natural"):
-            traj = load_trajectory(folder / f"{name}.xtc", topology=top, target="element Li")
-            traj.wrapped = False
-            lags = np.unique(np.linspace(1, traj.n_frames // 2, 10).astype(int))
-            msd = mean_squared_displacement(traj, lags)
-            lengths = np.einsum("fii->fi", traj.lattices)[:, None, None, :]
-            delta = traj.coords[:, li, None, :] - traj.coords[:, None, tfsi_o, :]
-            delta -= lengths * np.round(delta / lengths)
-            near = (np.linalg.norm(delta, axis=-1) < LI_O_SHELL_A).any(axis=-1)
-            min_frames = max(1, int(round(20.0 / traj.time_step_ps)))
-            duration_ns = traj.n_frames * traj.time_step_ps / 1000
-            switches = durable_switches(near, min_frames)
-            out[name] = {
-                "li_diffusion_a2_per_ps": diffusion_coefficient(lags * traj.time_step_ps, msd),
-                "tfsi_switches_per_li_per_ns": float(switches.mean() / duration_ns),
-                "fraction_li_with_tfsi": float(near.mean()),
-                "duration_ps": traj.duration_ps,
-            }
-            per_li[name] = {
-                "li_diffusion_a2_per_ps": np.array(
-                    [
-                        diffusion_coefficient(
-                            lags * traj.time_step_ps,
-                            mean_squared_displacement(traj, lags, [atom]),
-                        )
-                        for atom in li
-                    ]
-                ),
-                "tfsi_switches_per_li_per_ns": switches / duration_ns,
-                "fraction_li_with_tfsi": near.mean(axis=0),
-            }
-        difference: dict[str, Any] = {}
-        for key in per_li["hmr"]:
-            paired = per_li["hmr"][key] - per_li["natural"][key]
-            error = float(paired.std(ddof=1) / np.sqrt(paired.size)) if paired.size > 1 else 0.0
-            mean = float(paired.mean())
-            difference[key] = {
-                "mean": mean,
-                "standard_error": error,
-                "z": mean / error if error > 0 else None,
-                "n_li": int(paired.size),
-            }
-        out["difference"] = difference
-        return out
+        return compare_time_steps(folder)
 
     def lock(self) -> Any:
         """The build's lock (``.partial/lock``): a context manager that refuses, with
@@ -1042,3 +981,72 @@ class PeoLitfsiSimulation:
             if state is None:
                 return False
         return True
+
+
+def compare_time_steps(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Li⁺ diffusion and TFSI switch rates of the two time-step-check trajectories in
+    ``folder`` (``hmr.xtc``, ``natural.xtc``, ``topology.pdb``).
+
+    Per segment: the pooled values. ``difference`` (HMR − natural): for each quantity
+    the mean over Li⁺ of the per-Li⁺ difference (the segments start from the same
+    state, so each Li⁺ is paired with itself) and its standard error over Li⁺ — a
+    lower bound on the uncertainty, as the Li⁺ share a box — and ``z``, the
+    difference in standard errors (None when that error is 0).
+    """
+    import mdtraj
+
+    from gdynbook.systems.peo_litfsi.runs import LI_O_SHELL_A, durable_switches
+    from gdynbook.trajectory import load_trajectory
+    from gdynbook.transport import diffusion_coefficient, mean_squared_displacement
+
+    folder = Path(folder)
+    topology_path = folder / "topology.pdb"
+    top = mdtraj.load_topology(str(topology_path))
+    li = top.select("element Li")
+    tfsi_o = top.select("resname TFS and element O")
+    out: dict[str, Any] = {}
+    per_li: dict[str, dict[str, np.ndarray]] = {}
+    for name in ("hmr", "natural"):
+        traj = load_trajectory(folder / f"{name}.xtc", topology=top, target="element Li")
+        traj.wrapped = False
+        lags = np.unique(np.linspace(1, traj.n_frames // 2, 10).astype(int))
+        msd = mean_squared_displacement(traj, lags)
+        lengths = np.einsum("fii->fi", traj.lattices)[:, None, None, :]
+        delta = traj.coords[:, li, None, :] - traj.coords[:, None, tfsi_o, :]
+        delta -= lengths * np.round(delta / lengths)
+        near = (np.linalg.norm(delta, axis=-1) < LI_O_SHELL_A).any(axis=-1)
+        min_frames = max(1, int(round(20.0 / traj.time_step_ps)))
+        duration_ns = traj.n_frames * traj.time_step_ps / 1000
+        switches = durable_switches(near, min_frames)
+        out[name] = {
+            "li_diffusion_a2_per_ps": diffusion_coefficient(lags * traj.time_step_ps, msd),
+            "tfsi_switches_per_li_per_ns": float(switches.mean() / duration_ns),
+            "fraction_li_with_tfsi": float(near.mean()),
+            "duration_ps": traj.duration_ps,
+        }
+        per_li[name] = {
+            "li_diffusion_a2_per_ps": np.array(
+                [
+                    diffusion_coefficient(
+                        lags * traj.time_step_ps,
+                        mean_squared_displacement(traj, lags, [atom]),
+                    )
+                    for atom in li
+                ]
+            ),
+            "tfsi_switches_per_li_per_ns": switches / duration_ns,
+            "fraction_li_with_tfsi": near.mean(axis=0),
+        }
+    difference: dict[str, Any] = {}
+    for key in per_li["hmr"]:
+        paired = per_li["hmr"][key] - per_li["natural"][key]
+        error = float(paired.std(ddof=1) / np.sqrt(paired.size)) if paired.size > 1 else 0.0
+        mean = float(paired.mean())
+        difference[key] = {
+            "mean": mean,
+            "standard_error": error,
+            "z": mean / error if error > 0 else None,
+            "n_li": int(paired.size),
+        }
+    out["difference"] = difference
+    return out
