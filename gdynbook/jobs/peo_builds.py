@@ -650,8 +650,9 @@ def run_build_job(
         is not applied to the lockbox in anything computed or written (its MD enters
         only the model-free transport coefficients).
     keep_fits : bool
-        Keep every finished fit in ``output/fits`` (:class:`~gdynbook.jobs.fit_store.
-        FitStore`): the same command started again resumes where it stopped, and a
+        Keep every finished fit in ``output/fits``
+        (:class:`~gdynbook.jobs.fit_store.FitStore`): the same command started again
+        resumes where it stopped, and a
         second process started alike trains the fits the first has not reached.
         ``summary.json`` records their summed training time, ``fit_wall_time_s``.
 
