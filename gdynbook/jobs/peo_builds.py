@@ -406,7 +406,7 @@ def transference_from_builds(
     builds: Student's t with n − 1 degrees of freedom for the coefficients, a jackknife
     over builds for the ratios t₊ (:func:`~gdynbook.transference.transference_over_units`).
 
-    The numerator of t₊, L₊₊ − L₊₋, is split by what each Li⁺ was at the time origin
+    The numerator of t₊, L₊₊ − L₊₋, is split by what each Li⁺ was while it moved
     (:func:`~gdynbook.transference.cation_current_by_group`): in a negatively charged
     ion cluster or not, and, given ``memberships``, in which learned state.
 
@@ -447,10 +447,11 @@ def transference_from_builds(
     from gdynbook.systems.peo_litfsi.diagnostics import msd_exponent
     from gdynbook.transference import (
         cation_current_by_group,
+        displacement_correlations,
         formal_charges,
         ion_centre_positions,
         ion_clusters,
-        transference_number,
+        onsager_coefficients,
         transference_over_units,
     )
 
@@ -473,8 +474,11 @@ def transference_from_builds(
     learned = [
         b for b in range(len(builds)) if memberships is not None and memberships[b] is not None
     ]
-    split_builds = {"negative_clusters": list(range(len(builds))), "by_state": learned}
-    split_builds["by_state_and_cluster"] = learned
+    split_builds = {
+        "negative_clusters": list(range(len(builds))),
+        "by_state": learned,
+        "by_state_and_cluster": learned,
+    }
     exponents: dict[str, list[float]] = {"li": [], "tfsi": []}
     for b, build in enumerate(builds):
         topology = mdtraj.load_topology(str(build.path / "topology.pdb"))
@@ -485,9 +489,7 @@ def transference_from_builds(
         in_negative = np.stack([negative, ~negative], axis=-1).astype(np.float64)
         for frame, centre in zip(frames, (systems[0], solvents[0]), strict=True):
             cation, anion = cations[0] - centre[:, None], anions[0] - centre[:, None]
-            result = transference_number(
-                [cation], [anion], dt, n_blocks=1, n_bootstrap=n_bootstrap
-            ).coefficients
+            result = onsager_coefficients([cation], [anion], dt, n_bootstrap=n_bootstrap)
             window = tuple(float(w) for w in result.fit_window_ps)
             samples[frame].append(result.samples[0])
             windows[frame].append(list(window))
@@ -512,9 +514,9 @@ def transference_from_builds(
                     np.geomspace(window[0] / dt, window[1] / dt, 12).round().astype(int)
                 )
                 lags = lags[(lags * dt >= window[0]) & (lags * dt <= window[1])]
-                for key, ions in (("li", cation), ("tfsi", anion)):
-                    msd = [np.mean(np.sum((ions[k:] - ions[:-k]) ** 2, -1)) for k in lags]
-                    exponents[key].append(msd_exponent(lags * dt, np.array(msd), window))
+                self_msd = displacement_correlations(cation, anion, lags)[3:]  # Li⁺, TFSI⁻
+                for key, msd in zip(("li", "tfsi"), self_msd, strict=True):
+                    exponents[key].append(msd_exponent(lags * dt, msd, window))
     summary: dict[str, Any] = {
         "builds": [build.path.name for build in builds],
         "msd_exponent": exponents,
