@@ -52,32 +52,19 @@ def cross_validation_table(summary: dict[str, Any]) -> pd.DataFrame:
         s.e.``, ``epochs (median)`` and ``epochs (max)`` of the fits, ``survived stage
         1`` and ``chosen``.
     """
+    from gdynbook.selection import CrossValidation
+
     cross_validation = summary["cross_validation"]
     rows = cross_validation["rows"]
-    ns = sorted({int(r["n_states"]) for r in rows})
-    folds = sorted({int(r["test_run"]) for r in rows})
-    per_fold = np.array(
-        [
-            [
-                np.mean(
-                    [r["vamp2_test"] for r in rows if r["n_states"] == n and r["test_run"] == k]
-                )
-                for k in folds
-            ]
-            for n in ns
-        ]
-    )
-
-    def mean_and_sem(values: np.ndarray) -> tuple[float, float]:
-        sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else np.nan
-        return float(values.mean()), float(sem)
-
+    folded = CrossValidation(rows=rows)
+    ns, folds, _ = folded.table()  # per-fold means over seeds, as the selection saw them
+    scores, gains = folded.scores(), folded.per_state_gain()
     table = []
     for i, n in enumerate(ns):
         mine = [r for r in rows if r["n_states"] == n]
         epochs = [int(r["epochs"]) for r in mine]
-        mean, sem = mean_and_sem(per_fold[i])
-        gain, gain_sem = mean_and_sem(per_fold[i] - per_fold[i - 1]) if i else (np.nan, np.nan)
+        mean, sem = scores[n]
+        gain, gain_sem = gains.get(n, (np.nan, np.nan))
         table.append(
             {
                 "states": n,
