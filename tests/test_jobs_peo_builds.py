@@ -625,3 +625,13 @@ def test_the_plan_resumes_from_its_stored_fits(builds, tmp_path, monkeypatch) ->
     for key in ("held_out", "lag", "timescales_ps", "n_states", "lag_ps", "epochs"):
         # as JSON: NaN timescales compare equal as text
         assert json.dumps(second[key], sort_keys=True) == json.dumps(first[key], sort_keys=True)
+
+
+def test_json_numbers_turn_nan_into_null_at_any_depth() -> None:
+    import json
+
+    from gdynbook.jobs.rundir import json_numbers
+
+    values = json_numbers(np.array([[1.5, np.nan], [np.inf, 2.0]]))
+    assert values == [[1.5, None], [None, 2.0]] and json.dumps(values)
+    assert json_numbers(np.array([])) == [] and json_numbers(np.float32(3.0)) == 3.0

@@ -453,6 +453,7 @@ def held_out_build_report(
         95 % interval of an estimated CK entry), ``ck_passes``, ``timescales_ps`` and
         their 95 % bounds ``timescales_lower_ps``, ``timescales_upper_ps``.
     """
+    from gdynbook.jobs.rundir import json_numbers
     from gdynbook.koopman import ck_test, implied_timescales, split_targets
 
     runs = [probabilities] if isinstance(probabilities, np.ndarray) else list(probabilities)
@@ -471,17 +472,14 @@ def held_out_build_report(
         series, [lag_frames], time_step_ps, n_bootstrap=n_bootstrap, n_blocks=n_blocks, seed=seed
     )
 
-    def listed(values: np.ndarray) -> list[float | None]:
-        return [float(v) if np.isfinite(v) else None for v in values[0]]
-
     return {
         "vamp2": held_out_vamp2(runs, lag_frames),
         "ck_max_deviation": float(ck.max_deviation),
         "ck_half_width": float(np.nanmax(half_width)) if np.isfinite(half_width).any() else None,
         "ck_passes": bool(ck.passes),
-        "timescales_ps": listed(its.timescales_ps),
-        "timescales_lower_ps": listed(its.lower_ps),
-        "timescales_upper_ps": listed(its.upper_ps),
+        "timescales_ps": json_numbers(its.timescales_ps[0]),
+        "timescales_lower_ps": json_numbers(its.lower_ps[0]),
+        "timescales_upper_ps": json_numbers(its.upper_ps[0]),
     }
 
 

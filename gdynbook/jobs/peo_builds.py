@@ -333,19 +333,17 @@ def _strata_summary(
     """The states within terciles of the per-Li⁺ mean descriptor (over the frames that
     have a value), as JSON-ready lists
     (:func:`~gdynbook.systems.peo_litfsi.strata.states_within_strata`)."""
+    from gdynbook.jobs.rundir import json_numbers
     from gdynbook.systems.peo_litfsi.strata import states_within_strata
 
     found = states_within_strata(probabilities, list(descriptors), lag_frames, time_step_ps)
 
-    def listed(values: np.ndarray) -> list[Any]:
-        return [listed(v) if np.ndim(v) else (float(v) if np.isfinite(v) else None) for v in values]
-
     return {
-        "edges": listed(found.edges),
+        "edges": json_numbers(found.edges),
         "n_li": [int(n) for n in found.n_li],
-        "populations": listed(found.populations),
-        "within_ion_share": listed(found.within_ion_share),
-        "slowest_timescale_ps": listed(found.slowest_timescale_ps),
+        "populations": json_numbers(found.populations),
+        "within_ion_share": json_numbers(found.within_ion_share),
+        "slowest_timescale_ps": json_numbers(found.slowest_timescale_ps),
         "n_li_without_value": int(found.n_li_without_value),
     }
 
@@ -574,6 +572,7 @@ def _development_koopman_summary(
     (intervals from resampling whole builds), and the stationary populations per build
     (mean with a Student-t interval over builds). In-sample for the final model."""
     from gdynbook.intervals import t_interval
+    from gdynbook.jobs.rundir import json_numbers
     from gdynbook.koopman import estimate_koopman, implied_timescales, split_targets
 
     series, groups = [], []
@@ -590,13 +589,10 @@ def _development_koopman_summary(
         groups=groups,
     )
 
-    def listed(values: np.ndarray) -> list[float | None]:
-        return [float(v) if np.isfinite(v) else None for v in values[0]]
-
     timescales = {
-        "value": listed(its.timescales_ps),
-        "lower": listed(its.lower_ps),
-        "upper": listed(its.upper_ps),
+        "value": json_numbers(its.timescales_ps[0]),
+        "lower": json_numbers(its.lower_ps[0]),
+        "upper": json_numbers(its.upper_ps[0]),
         "builds": [int(i) for i in development],
         "resample": "builds",
     }

@@ -8,7 +8,8 @@ those steps exists once:
 * :func:`save_checkpoint` — a checkpoint whose "extra" follows the one schema of
   :func:`gdynbook.train.checkpoint_extra` (``lag_frames``, ``time_step_ps``, ``lag_ps``);
 * :func:`write_json`, :func:`write_arrays`, :func:`write_figure` — atomic writes (see
-  :mod:`gdynbook.cache`): an interrupted job never leaves half a file.
+  :mod:`gdynbook.cache`): an interrupted job never leaves half a file;
+  :func:`json_numbers` makes arrays JSON-ready (NaN as null).
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint with the standard extras (lag in frames and ps, time step)."""
     return save(model, path, extra=checkpoint_extra(lag_frames, time_step_ps, **more))
+
+
+def json_numbers(values: Any) -> Any:
+    """Numbers (any depth of nesting) as JSON-ready floats, NaN and inf as None."""
+    if np.ndim(values):
+        return [json_numbers(v) for v in values]
+    return float(values) if np.isfinite(values) else None
 
 
 def write_json(path: str | os.PathLike[str], values: Any) -> Path:
