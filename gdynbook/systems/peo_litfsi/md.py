@@ -995,7 +995,7 @@ def compare_time_steps(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """
     import mdtraj
 
-    from gdynbook.systems.peo_litfsi.runs import LI_O_SHELL_A, durable_switches
+    from gdynbook.systems.peo_litfsi.runs import LI_O_SHELL_A, durable_switches, pair_distances
     from gdynbook.trajectory import load_trajectory
     from gdynbook.transport import diffusion_coefficient, mean_squared_displacement
 
@@ -1011,10 +1011,7 @@ def compare_time_steps(folder: str | os.PathLike[str]) -> dict[str, Any]:
         traj.wrapped = False
         lags = np.unique(np.linspace(1, traj.n_frames // 2, 10).astype(int))
         msd = mean_squared_displacement(traj, lags)
-        lengths = np.einsum("fii->fi", traj.lattices)[:, None, None, :]
-        delta = traj.coords[:, li, None, :] - traj.coords[:, None, tfsi_o, :]
-        delta -= lengths * np.round(delta / lengths)
-        near = (np.linalg.norm(delta, axis=-1) < LI_O_SHELL_A).any(axis=-1)
+        near = (pair_distances(traj, li, tfsi_o) < LI_O_SHELL_A).any(axis=-1)
         min_frames = max(1, int(round(20.0 / traj.time_step_ps)))
         duration_ns = traj.n_frames * traj.time_step_ps / 1000
         switches = durable_switches(near, min_frames)
