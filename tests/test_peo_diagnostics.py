@@ -192,3 +192,40 @@ def test_diagnostics_over_builds_tabulate_each_build_and_a_t_interval() -> None:
     assert (over["builds"] <= 2).all()
     with pytest.raises(ValueError, match="at least two"):
         diagnostics_over_builds(builds[:1])
+
+
+def test_a_kept_diagnostics_record_reads_back_the_same_table(tmp_path) -> None:
+    import pandas as pd
+
+    from gdynbook.systems.peo_litfsi.diagnostics import (
+        load_diagnostics_record,
+        save_diagnostics_record,
+    )
+
+    table = pd.DataFrame(
+        {"ns": [2.5, 2.5], "D Li⁺ / D TFSI⁻": [1.3, np.nan]}, index=["run-00", "run-01"]
+    )
+    table.index.name = "build"
+    path = save_diagnostics_record(table, tmp_path / "record.json", "two runs", "abc123")
+    back, about = load_diagnostics_record(path)
+    pd.testing.assert_frame_equal(back, table)
+    assert about == {"description": "two runs", "source_commit": "abc123"}
+
+
+def test_interval_over_builds_needs_two_builds_and_skips_missing_values() -> None:
+    import pandas as pd
+    from scipy import stats
+
+    from gdynbook.systems.peo_litfsi.diagnostics import interval_over_builds
+
+    table = pd.DataFrame({"a": [1.0, 2.0, 4.0], "b": [1.0, np.nan, np.nan]})
+    over = interval_over_builds(table)
+    values = np.array([1.0, 2.0, 4.0])
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert over.loc["a", "mean"] == pytest.approx(values.mean())
+    assert over.loc["a", "±"] == pytest.approx(half)
+    assert over.loc["a", "builds"] == 3
+    assert over.loc["b", "mean"] == 1.0 and np.isnan(over.loc["b", "±"])
+    assert over.loc["b", "builds"] == 1
+    with pytest.raises(ValueError, match="at least two"):
+        interval_over_builds(table.iloc[:1])

@@ -115,6 +115,49 @@ def test_load_builds_returns_every_finished_build_in_order(
         load_builds(tmp_path / "notes")
 
 
+def test_max_chunks_loads_the_start_of_a_build_and_status_says_how_far_each_got(
+    campaign_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from gdynbook.systems.peo_litfsi.runs import load_builds, production_status
+
+    _, root = campaign_run
+    source = root / "screen" / "a"
+    full = load_run(source)
+    n_chunks = len(full.provenance["chunks"])
+    assert n_chunks >= 2, "the smoke campaign must write at least two chunks"
+    first = load_run(source, max_chunks=1)
+    frames = full.provenance["chunks"][0]["frames"]
+    assert first.traj.n_frames == frames
+    np.testing.assert_array_equal(first.traj.coords, full.traj.coords[:frames])
+    with pytest.raises(ValueError, match="at least one chunk"):
+        load_run(source, max_chunks=0)
+
+    (tmp_path / "build-00").symlink_to(source, target_is_directory=True)
+    started = tmp_path / "build-01"  # equilibrating: a protocol and the anneal's logs only
+    (started / "equilibration").mkdir(parents=True)
+    (started / "protocol.json").write_text((source / "protocol.json").read_text())
+    for name in ("thermo-compress-0000.csv", "thermo-anneal-0000.csv"):
+        (started / "equilibration" / name).write_text("")
+    (tmp_path / "build-02").mkdir()  # no protocol yet: not listed
+    assert [b.traj.n_frames for b in load_builds(tmp_path, max_chunks=1)] == [frames]
+    status = production_status(tmp_path)
+    protocol = json.loads((source / "protocol.json").read_text())["protocol"]
+    assert [row["build"] for row in status] == ["build-00", "build-01"]
+    assert status[0]["stage"] == "production" and status[0]["complete"] is True
+    simulated_ps = full.traj.n_frames * full.traj.time_step_ps  # a frame ends each interval
+    assert status[0]["production_ns"] == pytest.approx(simulated_ps / 1000)
+    assert status[0]["planned_ns"] == pytest.approx(protocol["production_ps"] / 1000)
+    assert status[0]["production_ns"] == pytest.approx(status[0]["planned_ns"])
+    assert status[1] == {
+        "build": "build-01",
+        "seed": protocol["seed"],
+        "stage": "anneal",
+        "production_ns": 0.0,
+        "planned_ns": protocol["production_ps"] / 1000,
+        "complete": False,
+    }
+
+
 def test_trace_covers_anneal_and_npt(campaign_run: tuple[Path, Path]) -> None:
     path, root = campaign_run
     build = read_campaign(path)[0]

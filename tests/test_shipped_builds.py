@@ -139,3 +139,24 @@ def test_time_step_checks_are_what_the_trajectories_give_and_what_the_page_says(
     page = (Path(__file__).resolve().parents[1] / "reference" / "data.md").read_text()
     line = next(text for text in page.splitlines() if text.startswith(f"| {label}"))
     assert line.endswith(row), (line, row)
+
+
+OLD_RUNS_RECORD = ROOT / "old-runs-diagnostics.json"
+
+
+@pytest.mark.skipif(not OLD_RUNS_RECORD.is_file(), reason="no record of the old runs")
+def test_the_kept_record_of_the_old_runs_is_what_the_runs_give() -> None:
+    """The old runs' diagnostics stay in the book as numbers once the runs leave ``data/``;
+    while the runs are here, the record must be what they give."""
+    from gdynbook.systems.peo_litfsi.diagnostics import (
+        diagnostics_per_build,
+        load_diagnostics_record,
+    )
+    from gdynbook.systems.peo_litfsi.runs import load_runs, run_directories
+
+    record, about = load_diagnostics_record(OLD_RUNS_RECORD)
+    if not run_directories(ROOT):
+        pytest.skip(f"the old runs left data/; re-measure them at {about['source_commit']}")
+    measured = diagnostics_per_build(load_runs(ROOT))
+    assert list(measured.index) == list(record.index)
+    np.testing.assert_allclose(measured.to_numpy(), record.to_numpy(), rtol=1e-9)

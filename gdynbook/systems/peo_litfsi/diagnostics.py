@@ -16,7 +16,8 @@ These diagnostics ask that of the data themselves, before any network is trained
 * :func:`msd_exponent` — the local slope of log MSD against log t (1: diffusive);
 * :func:`radius_of_gyration` — chain size, to compare with the box length;
 * :func:`li_diagnostics` — all of them for one run, with pairing and cluster fractions;
-  :func:`diagnostics_over_builds` — for independent builds, with intervals over them.
+  :func:`diagnostics_per_build` and :func:`interval_over_builds` — for independent
+  builds, with intervals over them (:func:`diagnostics_over_builds` does both).
 
 Units: Å, ps.
 """
@@ -337,8 +338,9 @@ def equilibration_trace(
 
 
 # ---------------------------------------------------------------------- over builds
-#: The diagnostics :func:`diagnostics_over_builds` tabulates, with their labels.
+#: The diagnostics :func:`diagnostics_per_build` tabulates, with their labels.
 BUILD_DIAGNOSTICS = (
+    ("duration_ns", "ns"),
     ("ether_o_per_li", "ether O per Li⁺"),
     ("tfsi_o_per_li", "TFSI O per Li⁺"),
     ("fraction_li_with_tfsi", "Li⁺ with TFSI⁻ in the shell"),
@@ -347,18 +349,91 @@ BUILD_DIAGNOSTICS = (
     ("tfsi_switches_per_li_per_ns", "TFSI switches /Li⁺/ns"),
     ("chain_changes_per_li_per_ns", "chain changes /Li⁺/ns"),
     ("fraction_li_changed_chain", "Li⁺ that changed chain"),
+    ("between_ion_fraction_chain_end", "between-ion fraction, chain-end distance"),
+    ("baseline_chain_end", "… baseline of a switching label"),
+    ("between_ion_fraction_tfsi", "between-ion fraction, TFSI contact"),
+    ("baseline_tfsi", "… baseline of a switching contact"),
     ("msd_exponent_li", "MSD exponent Li⁺"),
     ("msd_exponent_tfsi", "MSD exponent TFSI⁻"),
     ("d_li_a2_ps", "D Li⁺ (Å²/ps)"),
     ("d_tfsi_a2_ps", "D TFSI⁻ (Å²/ps)"),
+    ("d_ratio", "D Li⁺ / D TFSI⁻"),
     ("rg_over_box", "Rg / box"),
 )
+
+
+def diagnostics_per_build(builds: Sequence[PeoLitfsiRun], **options: Any) -> Any:
+    """:func:`li_diagnostics` of every build, one row each.
+
+    Parameters
+    ----------
+    builds : list of PeoLitfsiRun
+        Independent builds (or runs).
+    **options
+        Passed to :func:`li_diagnostics` (``msd_window_ps`` …).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: each build's folder name; the columns of :data:`BUILD_DIAGNOSTICS`.
+    """
+    import pandas as pd
+
+    rows = {}
+    for build in builds:
+        values = li_diagnostics(build, **options)
+        rows[build.path.name] = {label: values[key] for key, label in BUILD_DIAGNOSTICS}
+    per_build = pd.DataFrame.from_dict(rows, orient="index")
+    per_build.index.name = "build"
+    return per_build
+
+
+def interval_over_builds(per_build: Any, confidence: float = 0.95) -> Any:
+    """Mean of each column of a per-build table with a Student-t interval over builds.
+
+    Parameters
+    ----------
+    per_build : pandas.DataFrame
+        One row per independent build (:func:`diagnostics_per_build`).
+    confidence : float
+        Two-sided coverage (n − 1 degrees of freedom, n the builds with a finite value).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the columns; ``mean``, ``±`` (half-width; NaN where fewer than two builds
+        have a value), ``builds``.
+
+    Raises
+    ------
+    ValueError
+        If the table has fewer than two builds.
+    """
+    import pandas as pd
+
+    from gdynbook.intervals import t_interval
+
+    if len(per_build) < 2:
+        raise ValueError(
+            f"{len(per_build)} build(s): an interval over builds needs at least two; show "
+            "the per-build table alone until a second build is finished."
+        )
+    summary = []
+    for label in per_build.columns:
+        column = per_build[label].to_numpy(dtype=float)
+        finite = column[np.isfinite(column)]
+        if finite.size >= 2:
+            interval = t_interval(finite, confidence)
+            summary.append((label, interval.value, interval.half_width, finite.size))
+        else:
+            summary.append((label, float(np.nanmean(column)), float("nan"), finite.size))
+    return pd.DataFrame(summary, columns=["quantity", "mean", "±", "builds"]).set_index("quantity")
 
 
 def diagnostics_over_builds(
     builds: Sequence[PeoLitfsiRun], confidence: float = 0.95, **options: Any
 ) -> tuple[Any, Any]:
-    """:func:`li_diagnostics` of every build, and their mean with an interval over builds.
+    """:func:`diagnostics_per_build` and :func:`interval_over_builds` in one call.
 
     Parameters
     ----------
@@ -377,28 +452,57 @@ def diagnostics_over_builds(
     over_builds : pandas.DataFrame
         Index: those columns; ``mean``, ``±`` (half-width), ``builds``.
     """
-    import pandas as pd
-
-    from gdynbook.intervals import t_interval
-
     if len(builds) < 2:
         raise ValueError(f"{len(builds)} build(s): an interval over builds needs at least two.")
-    rows = {}
-    for build in builds:
-        values = li_diagnostics(build, **options)
-        rows[build.path.name] = {label: values[key] for key, label in BUILD_DIAGNOSTICS}
-    per_build = pd.DataFrame.from_dict(rows, orient="index")
-    per_build.index.name = "build"
-    summary = []
-    for _, label in BUILD_DIAGNOSTICS:
-        column = per_build[label].to_numpy(dtype=float)
-        finite = column[np.isfinite(column)]
-        if finite.size >= 2:
-            interval = t_interval(finite, confidence)
-            summary.append((label, interval.value, interval.half_width, finite.size))
-        else:
-            summary.append((label, float(np.nanmean(column)), float("nan"), finite.size))
-    over_builds = pd.DataFrame(summary, columns=["quantity", "mean", "±", "builds"]).set_index(
-        "quantity"
+    per_build = diagnostics_per_build(builds, **options)
+    return per_build, interval_over_builds(per_build, confidence)
+
+
+# ---------------------------------------------------------------------- a kept record
+def save_diagnostics_record(
+    per_build: Any, path: str | Path, description: str, source_commit: str
+) -> Path:
+    """Keep a per-build diagnostics table as JSON, with what it was measured on.
+
+    For data that leave the repository (the old runs): the numbers stay citable, and
+    ``source_commit`` says where to check the runs out again to re-measure them.
+
+    Parameters
+    ----------
+    per_build : pandas.DataFrame
+        :func:`diagnostics_per_build`.
+    path : path
+        The JSON file (written atomically).
+    description : str
+        What was measured, in words.
+    source_commit : str
+        The git commit that holds the measured trajectories.
+    """
+    from gdynbook.cache import atomic_write_json
+
+    record = {
+        "description": description,
+        "source_commit": source_commit,
+        "columns": list(per_build.columns),
+        "rows": {
+            name: [None if not np.isfinite(v) else float(v) for v in row]
+            for name, row in zip(per_build.index, per_build.to_numpy(dtype=float), strict=True)
+        },
+    }
+    return atomic_write_json(path, record, indent=1)
+
+
+def load_diagnostics_record(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Read :func:`save_diagnostics_record`'s file: the table and its description."""
+    import json
+
+    import pandas as pd
+
+    record = json.loads(Path(path).read_text())
+    table = pd.DataFrame.from_dict(
+        {name: [np.nan if v is None else v for v in row] for name, row in record["rows"].items()},
+        orient="index",
+        columns=record["columns"],
     )
-    return per_build, over_builds
+    table.index.name = "build"
+    return table, {k: record[k] for k in ("description", "source_commit")}

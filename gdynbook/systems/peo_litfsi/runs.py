@@ -59,7 +59,11 @@ class PeoLitfsiRun:
     path: Path
 
 
-def load_run(run_dir: str | os.PathLike[str], verify_checksums: bool = True) -> PeoLitfsiRun:
+def load_run(
+    run_dir: str | os.PathLike[str],
+    verify_checksums: bool = True,
+    max_chunks: int | None = None,
+) -> PeoLitfsiRun:
     """Load one production run as a trajectory with Li⁺ targets.
 
     Parameters
@@ -69,6 +73,9 @@ def load_run(run_dir: str | os.PathLike[str], verify_checksums: bool = True) -> 
         one continuous trajectory).
     verify_checksums : bool
         Compare every chunk with the sha256 recorded in ``provenance.json``.
+    max_chunks : int, optional
+        Load only the first ``max_chunks`` chunks (the start of the run, in time order);
+        default all. ``provenance`` keeps the record of every chunk.
 
     Raises
     ------
@@ -87,6 +94,10 @@ def load_run(run_dir: str | os.PathLike[str], verify_checksums: bool = True) -> 
     records = provenance["chunks"]
     if not records:
         raise TrajectoryError(f"{run} has no finished chunk yet.")
+    if max_chunks is not None:
+        if max_chunks < 1:
+            raise ValueError(f"max_chunks={max_chunks}: load at least one chunk (or None: all).")
+        records = records[:max_chunks]
     chunks = [run / record["file"] for record in records]
     if verify_checksums:
         for chunk, record in zip(chunks, records, strict=True):
@@ -132,9 +143,11 @@ def run_directories(root: str | os.PathLike[str]) -> list[Path]:
     )
 
 
-def load_runs(root: str | os.PathLike[str], verify_checksums: bool = True) -> list[PeoLitfsiRun]:
-    """Load every run under ``root`` (independent trajectories: a list)."""
-    return [load_run(p, verify_checksums) for p in run_directories(root)]
+def load_runs(
+    root: str | os.PathLike[str], verify_checksums: bool = True, max_chunks: int | None = None
+) -> list[PeoLitfsiRun]:
+    """Load every run under ``root`` (a list; ``max_chunks`` as in :func:`load_run`)."""
+    return [load_run(p, verify_checksums, max_chunks) for p in run_directories(root)]
 
 
 def build_directories(root: str | os.PathLike[str]) -> list[Path]:
@@ -148,8 +161,14 @@ def build_directories(root: str | os.PathLike[str]) -> list[Path]:
     )
 
 
-def load_builds(root: str | os.PathLike[str], verify_checksums: bool = True) -> list[PeoLitfsiRun]:
+def load_builds(
+    root: str | os.PathLike[str], verify_checksums: bool = True, max_chunks: int | None = None
+) -> list[PeoLitfsiRun]:
     """Load every independent build under ``root`` (one trajectory each), in order.
+
+    A build whose production is still running loads with the chunks finished so far
+    (``provenance["complete"]`` says which are done; :func:`production_status` tabulates
+    them). ``max_chunks`` loads only the first chunks of each, as in :func:`load_run`.
 
     Raises
     ------
@@ -163,7 +182,50 @@ def load_builds(root: str | os.PathLike[str], verify_checksums: bool = True) -> 
             "campaign first (gdynbook simulate peo-litfsi --campaign …) or point at the "
             "folder that holds the builds."
         )
-    return [load_run(p, verify_checksums) for p in folders]
+    return [load_run(p, verify_checksums, max_chunks) for p in folders]
+
+
+def production_status(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """How far each ``build-NN`` under ``root`` has got, for a table.
+
+    Returns
+    -------
+    list of dict
+        Per build folder, in order: ``build``, ``seed`` (builder seed), ``stage`` (the
+        equilibration stage reached, or ``"production"``), ``production_ns`` (finished),
+        ``planned_ns`` (the protocol's production length) and ``complete``.
+    """
+    rows = []
+    for folder in sorted(Path(root).glob("build-[0-9][0-9]")):
+        protocol_path = folder / "protocol.json"
+        if not protocol_path.is_file():
+            continue
+        protocol = json.loads(protocol_path.read_text())["protocol"]
+        provenance_path = folder / "provenance.json"
+        provenance = json.loads(provenance_path.read_text()) if provenance_path.is_file() else None
+        if provenance is not None and provenance["chunks"]:
+            stage = "production"
+            done_ps = float(sum(r["frames"] for r in provenance["chunks"]))
+            done_ps *= float(provenance["frame_interval_ps"])
+        else:
+            stages = [
+                name
+                for name in ("compress", "anneal", "npt")
+                if any((folder / "equilibration").glob(f"thermo-{name}-*.csv"))
+            ]
+            stage = stages[-1] if stages else "not started"
+            done_ps = 0.0
+        rows.append(
+            {
+                "build": folder.name,
+                "seed": int(protocol["seed"]),
+                "stage": stage,
+                "production_ns": done_ps / 1000.0,
+                "planned_ns": float(protocol["production_ps"]) / 1000.0,
+                "complete": bool(provenance is not None and provenance.get("complete")),
+            }
+        )
+    return rows
 
 
 #: Valence of the heavy atoms that carry hydrogens in neutral molecules (PEO).
