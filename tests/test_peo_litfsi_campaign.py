@@ -118,7 +118,7 @@ def test_load_builds_returns_every_finished_build_in_order(
 def test_max_chunks_loads_the_start_of_a_build_and_status_says_how_far_each_got(
     campaign_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from gdynbook.systems.peo_litfsi.runs import load_builds, production_status
+    from gdynbook.systems.peo_litfsi.runs import load_builds, production_status, thermo
 
     _, root = campaign_run
     source = root / "screen" / "a"
@@ -129,6 +129,9 @@ def test_max_chunks_loads_the_start_of_a_build_and_status_says_how_far_each_got(
     frames = full.provenance["chunks"][0]["frames"]
     assert first.traj.n_frames == frames
     np.testing.assert_array_equal(first.traj.coords, full.traj.coords[:frames])
+    chunk_rows = np.loadtxt(source / "thermo-0000.csv", delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_array_equal(thermo(first), chunk_rows)  # the thermo of what it loaded
+    assert thermo(full).shape[0] > chunk_rows.shape[0]
     with pytest.raises(ValueError, match="at least one chunk"):
         load_run(source, max_chunks=0)
 

@@ -409,8 +409,17 @@ def molecules_intact(run: PeoLitfsiRun, max_bond_a: float = 2.2) -> bool:
 
 
 def thermo(run: PeoLitfsiRun) -> np.ndarray:
-    """The run's thermo rows (time ps, potential, kinetic kJ/mol, T K, volume nm³, density)."""
-    files = sorted(run.path.glob("thermo-[0-9][0-9][0-9][0-9].csv"))
+    """The run's thermo rows (time ps, potential, kinetic kJ/mol, T K, volume nm³, density).
+
+    One ``thermo-NNNN.csv`` per finished chunk recorded in ``provenance.json``; a run
+    loaded with ``max_chunks`` gets the rows of the chunks it loaded.
+    """
+    files, frames = [], 0
+    for record in run.provenance["chunks"]:
+        frames += int(record["frames"])
+        if frames > run.traj.n_frames and files:
+            break
+        files.append(run.path / record["file"].replace("chunk-", "thermo-").replace(".xtc", ".csv"))
     return np.concatenate([np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2) for f in files])
 
 
