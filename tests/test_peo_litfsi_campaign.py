@@ -394,8 +394,16 @@ def test_the_gpu_recipe_on_the_data_page_is_a_valid_campaign(tmp_path: Path) -> 
     assert p.production_ps >= 100_000 and p.layout == "build" and p.frame_atoms == "heavy"
     # CH3–(O–CH2–CH2)ₙ–O–CH3: 7 atoms per EO unit plus 9; LiTFSI: 16 atoms, no H
     chains, eo, salt = p.composition.n_chains, p.composition.n_ethylene_oxide, p.composition.n_salt
-    assert chains * (7 * eo + 9) + 16 * salt == 6768
-    assert "6,768 atoms" in page
+    assert chains * (7 * eo + 9) + 16 * salt == 7360
+    assert "7,360 atoms" in page
+    # the screen's setting: the production campaign's charge scale and EO:Li
+    production = read_campaign(
+        Path(__file__).resolve().parents[1] / "data" / "peo_litfsi" / "campaign-production.json"
+    )[0].protocol
+    assert p.ion_charge_scale == production.ion_charge_scale
+    shipped = production.composition
+    eo_per_li = shipped.n_chains * shipped.n_ethylene_oxide / shipped.n_salt
+    assert chains * eo / salt == pytest.approx(eo_per_li, abs=0.05)
 
 
 def write_campaign_text(path: Path, text: str) -> Path:
