@@ -212,10 +212,13 @@ def vamp_score(
 def batch_norm(bn: torch.nn.BatchNorm1d, selected: torch.Tensor) -> torch.Tensor:
     """Training-mode batch norm of ``selected`` rows (…, C) with the statistics of every
     process's rows; updates the running averages as ``torch.nn.functional.batch_norm``."""
-    local = selected.to(torch.float64)
-    count = torch.full((1,), float(local.shape[0]), dtype=torch.float64, device=local.device)
-    sums = all_reduce_sum(torch.cat([count, local.sum(0), (local**2).sum(0)]))
-    channels = local.shape[-1]
+    # sums accumulate in float64 without a float64 copy of the rows (the rows of an edge
+    # batch norm are tens of millions: a copy would double the cost of a training step)
+    count = torch.full((1,), float(selected.shape[0]), dtype=torch.float64, device=selected.device)
+    first = selected.sum(0, dtype=torch.float64)
+    second = (selected * selected).sum(0, dtype=torch.float64)
+    sums = all_reduce_sum(torch.cat([count, first, second]))
+    channels = selected.shape[-1]
     n = sums[0]
     if float(n.detach()) == 0:  # no row anywhere: nothing to normalise or to learn from
         return selected
@@ -228,11 +231,13 @@ def batch_norm(bn: torch.nn.BatchNorm1d, selected: torch.Tensor) -> torch.Tensor
         bn.running_var.mul_(1 - momentum).add_(momentum * unbiased.to(bn.running_var.dtype))
         if bn.num_batches_tracked is not None:
             bn.num_batches_tracked.add_(1)
-    normalised = (local - mean) / torch.sqrt(variance + bn.eps)
-    out = normalised.to(selected.dtype)
+    # normalise in the rows' own precision: one scale and shift per channel
+    scale = torch.rsqrt(variance + bn.eps)
+    shift = -mean * scale
     if bn.affine:
-        out = out * bn.weight + bn.bias
-    return out
+        scale = scale * bn.weight
+        shift = shift * bn.weight + bn.bias
+    return selected * scale.to(selected.dtype) + shift.to(selected.dtype)
 
 
 def sum_gradients(model: torch.nn.Module) -> None:
