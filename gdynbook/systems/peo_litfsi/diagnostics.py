@@ -347,6 +347,7 @@ BUILD_DIAGNOSTICS = (
     ("fraction_tfsi_touching_li", "TFSI⁻ touching a Li⁺"),
     ("fraction_li_in_negative_clusters", "Li⁺ in negative clusters"),
     ("tfsi_switches_per_li_per_ns", "TFSI switches /Li⁺/ns"),
+    ("tfsi_correlation_time_ps", "TFSI contact correlation time (ps)"),
     ("chain_changes_per_li_per_ns", "chain changes /Li⁺/ns"),
     ("fraction_li_changed_chain", "Li⁺ that changed chain"),
     ("between_ion_fraction_chain_end", "between-ion fraction, chain-end distance"),
