@@ -119,6 +119,7 @@ def test_max_chunks_loads_the_start_of_a_build_and_status_says_how_far_each_got(
     campaign_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from gdynbook.systems.peo_litfsi.runs import load_builds, production_status, thermo
+    from gdynbook.trajectory import TrajectoryError
 
     _, root = campaign_run
     source = root / "screen" / "a"
@@ -143,6 +144,9 @@ def test_max_chunks_loads_the_start_of_a_build_and_status_says_how_far_each_got(
         (started / "equilibration" / name).write_text("")
     (tmp_path / "build-02").mkdir()  # no protocol yet: not listed
     assert [b.traj.n_frames for b in load_builds(tmp_path, max_chunks=1)] == [frames]
+    assert load_builds(tmp_path, min_chunks=n_chunks)[0].path.name == "build-00"
+    with pytest.raises(TrajectoryError, match=f"{n_chunks + 1} or more finished chunks"):
+        load_builds(tmp_path, min_chunks=n_chunks + 1)
     status = production_status(tmp_path)
     protocol = json.loads((source / "protocol.json").read_text())["protocol"]
     assert [row["build"] for row in status] == ["build-00", "build-01"]

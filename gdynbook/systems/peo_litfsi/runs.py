@@ -150,37 +150,42 @@ def load_runs(
     return [load_run(p, verify_checksums, max_chunks) for p in run_directories(root)]
 
 
-def build_directories(root: str | os.PathLike[str]) -> list[Path]:
-    """The ``build-NN`` directories under ``root`` with finished production chunks, in
-    order (zero-padded names sort by number)."""
+def build_directories(root: str | os.PathLike[str], min_chunks: int = 1) -> list[Path]:
+    """The ``build-NN`` directories under ``root`` with at least ``min_chunks`` finished
+    production chunks, in order (zero-padded names sort by number)."""
     return sorted(
         p
         for p in Path(root).glob("build-[0-9][0-9]")
         if (p / "provenance.json").is_file()
-        and json.loads((p / "provenance.json").read_text())["chunks"]
+        and len(json.loads((p / "provenance.json").read_text())["chunks"]) >= max(1, min_chunks)
     )
 
 
 def load_builds(
-    root: str | os.PathLike[str], verify_checksums: bool = True, max_chunks: int | None = None
+    root: str | os.PathLike[str],
+    verify_checksums: bool = True,
+    max_chunks: int | None = None,
+    min_chunks: int = 1,
 ) -> list[PeoLitfsiRun]:
     """Load every independent build under ``root`` (one trajectory each), in order.
 
     A build whose production is still running loads with the chunks finished so far
     (``provenance["complete"]`` says which are done; :func:`production_status` tabulates
-    them). ``max_chunks`` loads only the first chunks of each, as in :func:`load_run`.
+    them); one with fewer than ``min_chunks`` finished chunks is left out (an analysis
+    that needs a nanosecond asks for that many). ``max_chunks`` loads only the first
+    chunks of each, as in :func:`load_run`.
 
     Raises
     ------
     TrajectoryError
         If ``root`` holds no build with a finished chunk.
     """
-    folders = build_directories(root)
+    folders = build_directories(root, min_chunks)
     if not folders:
         raise TrajectoryError(
-            f"{root} holds no build-NN directory with a finished chunk: run the production "
-            "campaign first (gdynbook simulate peo-litfsi --campaign …) or point at the "
-            "folder that holds the builds."
+            f"{root} holds no build-NN directory with {max(1, min_chunks)} or more finished "
+            "chunks: run the production campaign first (gdynbook simulate peo-litfsi "
+            "--campaign …) or point at the folder that holds the builds."
         )
     return [load_run(p, verify_checksums, max_chunks) for p in folders]
 
