@@ -22,8 +22,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-#: Quantities of :data:`T_PLUS_ANCHORS`.
+#: The ideal t₊ from PFG-NMR self-diffusion (a quantity of the anchors).
 IDEAL = "ideal t₊ (PFG-NMR)"
+#: The electrochemical t₊⁰, relative to the solvent (a quantity of the anchors).
 ELECTROCHEMICAL = "t₊⁰ (electrochemical, solvent frame)"
 
 
@@ -66,6 +67,7 @@ class TransferenceAnchor:
 PESKO_2017_D_LI_CM2_S = 7.59e-8
 PESKO_2017_D_TFSI_CM2_S = 3.08e-7
 
+#: Every measured transference number of PEO/LiTFSI used in the book, with how it was read.
 T_PLUS_ANCHORS: tuple[TransferenceAnchor, ...] = (
     TransferenceAnchor(
         IDEAL,
