@@ -1016,6 +1016,14 @@ def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
         "process started with the same command (another core, another GPU) shares the work",
     )
     parser.add_argument(
+        "--prediction-seeds",
+        type=bounded(int, 0),
+        nargs="+",
+        default=None,
+        help="builds only: write the memberships of these seeds of the final ensemble "
+        "(default: every seed; the shipped data keep seed 0 to stay small)",
+    )
+    parser.add_argument(
         "--epochs", type=bounded(int, 1), default=None, help="training epochs (default 15)"
     )
     parser.add_argument(
@@ -1057,9 +1065,15 @@ def _run_peo(args: argparse.Namespace) -> int:
         layout = "builds" if has_builds else "runs"
     if layout == "builds":
         return _run_peo_builds(args, root)
-    if args.preset != "plan" or args.max_frames is not None or args.no_fit_store:
+    if (
+        args.preset != "plan"
+        or args.max_frames is not None
+        or args.no_fit_store
+        or args.prediction_seeds is not None
+    ):
         raise ValueError(
-            "--preset, --max-frames and --no-fit-store are for build-NN data (--layout builds)."
+            "--preset, --max-frames, --no-fit-store and --prediction-seeds are for build-NN "
+            "data (--layout builds)."
         )
     args.states = args.states or [2, 3, 4]
     args.seeds = args.seeds or [0, 1, 2]
@@ -1142,6 +1156,7 @@ def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
         device=args.device,
         progress=not args.no_progress,
         keep_fits=not args.no_fit_store,
+        prediction_seeds=args.prediction_seeds,
     )
     for n, (mean, sem) in summary["cross_validation"]["scores"].items():
         print(f"{n} states: held-out VAMP-2 {mean:.3f} ± {sem:.3f} (folds: builds)")

@@ -79,7 +79,7 @@ def plan_result(builds):
 def test_learn_from_builds_follows_the_plan(builds, plan_result) -> None:
     runs, names = builds
     descriptors, _ = dimer_descriptors(runs)
-    summary, probabilities, models = plan_result
+    summary, probabilities, models, folds = plan_result
     assert summary["lockbox"] == "build-03"
     # the lockbox is never a fold, never scored in cross-validation
     assert {r["test_run"] for r in summary["cross_validation"]["rows"]} == {0, 1, 3}
@@ -118,6 +118,18 @@ def test_learn_from_builds_follows_the_plan(builds, plan_result) -> None:
     for row in fold_rows:
         name = names[row["test_run"]]
         assert summary["held_out"][name]["vamp2"] == pytest.approx(row["vamp2_test"])
+    # ... and its whole report follows from the fold memberships the plan hands back
+    from gdynbook.jobs.peo import held_out_build_report
+
+    plan, _ = small_plan_and_training()
+    assert sorted(folds) == ["build-00", "build-01", "build-02"]
+    for name, memberships in folds.items():
+        run = runs[names.index(name)]
+        assert memberships.shape == (run.n_frames, run.n_targets, summary["n_states"])
+        again = held_out_build_report(
+            memberships, lag_frames, runs[0].time_step_ps, plan.ck_steps, plan.n_bootstrap
+        )
+        assert again == summary["held_out"][name]
     # the reference model: sets fixed without the build they score
     reference = summary["reference"]
     assert set(reference["held_out"]) == set(names)
@@ -321,6 +333,8 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
     plan, training = smoke_plan()
     plan = replace(plan, ensemble_seeds=(0, 1))
     training = replace(training, batch_size=64)
+    with pytest.raises(ValueError, match="prediction_seeds"):
+        run_build_job(tmp_path / "builds", tmp_path / "bad", plan=plan, prediction_seeds=[5])
     summary = run_build_job(
         tmp_path / "builds",
         tmp_path / "out",
@@ -329,6 +343,7 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
         max_frames=60,
         device="cpu",
         progress=False,
+        prediction_seeds=[0],
     )
     stored = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert (
@@ -357,9 +372,23 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
     assert stored["reference_vamp2"] == summary["reference"]["mean_fold_vamp2"]
     # the stored memberships are what the chapters load
     _, probabilities = load_ensemble(tmp_path / "out")
-    assert sorted(probabilities) == [0, 1]
+    assert sorted(probabilities) == [0] == stored["prediction_seeds"]  # seed 0 only kept
     assert probabilities[0][0].shape == (60, 24, stored["n_states"])
     assert (tmp_path / "out" / "gdynet-seed1.pt").is_file()
+    assert set(stored["seed_agreement"]["build-00"]) and stored["seeds"] == [0, 1]
+    # each development build's fold memberships: its held-out report follows from them
+    from gdynbook.jobs.peo import held_out_build_report
+    from gdynbook.jobs.peo_builds import load_fold_memberships
+
+    folds = load_fold_memberships(tmp_path / "out")
+    assert sorted(folds) == ["build-00", "build-01", "build-02"]
+    assert stored["fold_memberships"]["builds"] == sorted(folds)
+    lag_frames = round(stored["lag_ps"] / stored["time_step_ps"])
+    for name, memberships in folds.items():
+        again = held_out_build_report(
+            memberships, lag_frames, stored["time_step_ps"], plan.ck_steps, plan.n_bootstrap
+        )
+        assert again["vamp2"] == pytest.approx(stored["held_out"][name]["vamp2"], rel=1e-5)
     assert "lockbox" in stored["timescales_ps"] and stored["lockbox_opened"] is True
     # the chapters' tables of the stored summary
     from gdynbook.jobs.peo_tables import timescale_table, transference_table
@@ -470,7 +499,7 @@ def test_a_shut_lockbox_is_neither_scored_nor_reported(builds) -> None:
     runs, names = builds
     plan, training = small_plan_and_training()
     descriptors, reference_inputs = dimer_descriptors(runs)
-    summary, _, _ = learn_from_builds(
+    summary, _, _, _ = learn_from_builds(
         runs,
         names,
         plan=plan,
@@ -496,7 +525,7 @@ def test_the_chapter_tables_show_what_the_plan_reported(builds, plan_result) -> 
     """Each table's cells against a computation from the summary's raw parts."""
     from gdynbook.jobs.peo_tables import cross_validation_table, held_out_table
 
-    summary, _, _ = plan_result
+    summary, _, _, _ = plan_result
     table = cross_validation_table(summary)
     rows = summary["cross_validation"]["rows"]
     ns = sorted({r["n_states"] for r in rows})
@@ -584,7 +613,7 @@ def test_the_lag_ladder_figure_draws_what_the_plan_measured(plan_result) -> None
 
     from gdynbook.plots import plot_lag_ladder
 
-    summary, _, _ = plan_result
+    summary, _, _, _ = plan_result
     fig = plot_lag_ladder(summary)
     (ax,) = fig.axes  # the plan here trains one two-state model for the lag
     entry = summary["lag"]["2"]
@@ -609,7 +638,7 @@ def test_the_plan_resumes_from_its_stored_fits(builds, tmp_path, monkeypatch) ->
     plan, training = small_plan_and_training()
     store = FitStore(tmp_path / "fits")
     options = dict(plan=plan, training=training, device="cpu", progress=False, store=store)
-    first, _, _ = learn_from_builds(runs, names, **options)
+    first, *_ = learn_from_builds(runs, names, **options)
     n_fits = len(list(store.folder.glob("*.pt")))
     n_rows = len(first["cross_validation"]["rows"])
     assert n_rows + len(plan.ensemble_seeds) <= n_fits <= n_rows + 1 + len(plan.ensemble_seeds)
@@ -618,7 +647,7 @@ def test_the_plan_resumes_from_its_stored_fits(builds, tmp_path, monkeypatch) ->
         raise AssertionError("a stored fit was trained again")
 
     monkeypatch.setattr(peo, "train_model", no_training)
-    second, _, _ = learn_from_builds(runs, names, **options)
+    second, *_ = learn_from_builds(runs, names, **options)
     assert second["cross_validation"]["rows"] == first["cross_validation"]["rows"]
     import json
 

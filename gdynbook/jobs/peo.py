@@ -705,13 +705,15 @@ def run_peo_job(
 def load_ensemble(folder: str | Path) -> tuple[dict[str, Any], dict[int, list[np.ndarray]]]:
     """The summary and the shipped probabilities ({seed: [per run (frames, Li, states)]}),
     of :func:`run_peo_job` (``runs``) or of ``peo_builds.run_build_job`` (its
-    ``predicted_builds``, in that order: every build but a shut lockbox)."""
+    ``predicted_builds``, in that order: every build but a shut lockbox; the seeds in its
+    ``prediction_seeds``)."""
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text())
     names = summary.get("runs") or summary.get("predicted_builds") or summary["builds"]
+    seeds = summary.get("prediction_seeds") or summary["seeds"]
     with np.load(folder / "predictions.npz") as stored:
         probabilities = {
             seed: [stored[f"seed{seed}_{name}"].astype(np.float64) for name in names]
-            for seed in summary["seeds"]
+            for seed in seeds
         }
     return summary, probabilities

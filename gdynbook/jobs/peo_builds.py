@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -91,6 +91,20 @@ def smoke_plan() -> tuple[BuildPlan, PeoTraining]:
 PLAN_TRAINING = PeoTraining(n_epochs=40, patience=5, pairs_per_epoch=600)
 
 
+class BuildResult(NamedTuple):
+    """What :func:`learn_from_builds` returns (unpacks as a 4-tuple)."""
+
+    #: Everything the plan reports (see :func:`learn_from_builds`).
+    summary: dict[str, Any]
+    #: Per seed, per build: the final ensemble's memberships, states matched to seed 0's.
+    probabilities: list[list[np.ndarray]]
+    #: The final ensemble, one model per seed.
+    models: list[Any]
+    #: Per development build: its memberships from the cross-validation fit that held it
+    #: out (the first seed, the chosen number of states), states in that fit's order.
+    fold_memberships: dict[str, np.ndarray]
+
+
 def learn_from_builds(
     trajectories: Sequence[Trajectory],
     names: Sequence[str],
@@ -103,7 +117,7 @@ def learn_from_builds(
     device: str = "auto",
     progress: bool = True,
     store: Any = None,
-) -> tuple[dict[str, Any], list[list[np.ndarray]], list[Any]]:
+) -> BuildResult:
     """Run the analysis plan on independent builds.
 
     Parameters
@@ -151,6 +165,11 @@ def learn_from_builds(
         The final ensemble's memberships, states matched to seed 0's.
     models : list of GDyNet
         The final ensemble, one per seed (trained on every build but the lockbox).
+    fold_memberships : dict of str to numpy.ndarray
+        Per development build, (frames, n_targets, n_states) from the cross-validation
+        fit that held it out: what its ``held_out`` report was computed from.
+
+    The four come as a :class:`BuildResult`.
     """
     plan = plan or BuildPlan()
     training = training or PLAN_TRAINING
@@ -321,7 +340,10 @@ def learn_from_builds(
         "plan": asdict(plan),
         "training": asdict(chosen_training),
     }
-    return summary, probabilities, models
+    fold_memberships = {
+        names[i]: cross_validation.memberships[(n_states, i, fold_seed)] for i in development
+    }
+    return BuildResult(summary, probabilities, models, fold_memberships)
 
 
 def _strata_summary(
@@ -618,6 +640,7 @@ def run_build_job(
     device: str = "auto",
     progress: bool = True,
     keep_fits: bool = True,
+    prediction_seeds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """The analysis plan on the builds under ``root``, written to ``output``.
 
@@ -630,7 +653,10 @@ def run_build_job(
       ``reference_vamp2``, ``transference``, ``frames``, ``time_step_ps``,
       ``wall_time_s``;
     * ``predictions.npz``: memberships per seed and build (``seed<S>_<build>``, float32;
-      the builds in ``predicted_builds``: all of them once the lockbox is open);
+      the seeds in ``prediction_seeds``, the builds in ``predicted_builds``: all of them
+      once the lockbox is open), and each development build's memberships from the
+      cross-validation fit that held it out (``fold_<build>``; its ``held_out`` report
+      follows from them; :func:`load_fold_memberships`);
     * ``gdynet-seed<S>.pt``: the final models.
 
     Parameters
@@ -653,6 +679,9 @@ def run_build_job(
         resumes where it stopped, and a
         second process started alike trains the fits the first has not reached.
         ``summary.json`` records their summed training time, ``fit_wall_time_s``.
+    prediction_seeds : sequence of int, optional
+        Write the memberships of these ensemble seeds only (default: every seed); the
+        summary's seed agreement still covers them all. Shipped data keep seed 0.
 
     Raises
     ------
@@ -685,7 +714,14 @@ def run_build_job(
     trajectories = [b.traj for b in builds]
     inputs = [li_descriptors(b) for b in builds]
     store = FitStore(Path(output) / "fits") if keep_fits else None
-    summary, probabilities, models = learn_from_builds(
+    if prediction_seeds is not None:
+        unknown = sorted(set(prediction_seeds) - set(plan.ensemble_seeds))
+        if unknown or not prediction_seeds:
+            raise ValueError(
+                f"prediction_seeds {list(prediction_seeds)}: give one or more of the "
+                f"ensemble's seeds {list(plan.ensemble_seeds)}."
+            )
+    summary, probabilities, models, fold_memberships = learn_from_builds(
         trajectories,
         names,
         plan=plan,
@@ -718,6 +754,15 @@ def run_build_job(
             ),
             "predicted_builds": [n for n in names if open_lockbox or n != summary["lockbox"]],
             "seeds": [int(s) for s in plan.ensemble_seeds],
+            "prediction_seeds": [
+                int(s)
+                for s in (plan.ensemble_seeds if prediction_seeds is None else prediction_seeds)
+            ],
+            "fold_memberships": {
+                "seed": int(plan.coarse_seeds[0]),
+                "n_states": summary["n_states"],
+                "builds": list(fold_memberships),
+            },
             "max_frames": max_frames,
         }
     )
@@ -727,17 +772,46 @@ def run_build_job(
         save_checkpoint(
             model, out / f"gdynet-seed{seed}.pt", lag_frames=lag_frames, time_step_ps=time_step
         )
+    written = set(summary["prediction_seeds"])
     write_arrays(
         out / "predictions.npz",
         **{
             f"seed{seed}_{name}": p.astype(np.float32)
             for seed, per_build in zip(plan.ensemble_seeds, applied, strict=True)
+            if seed in written
             for name, p in zip(names, per_build, strict=True)
             if p is not None
         },
+        **{f"fold_{name}": p.astype(np.float32) for name, p in fold_memberships.items()},
     )
     summary["wall_time_s"] = time.perf_counter() - started
     if store is not None:
         summary["fit_wall_time_s"] = store.total_wall_time_s()
     write_json(out / "summary.json", summary)
     return summary
+
+
+def load_fold_memberships(folder: str | Path) -> dict[str, np.ndarray]:
+    """Each development build's memberships from the cross-validation fit that held it
+    out, as :func:`run_build_job` wrote them (``summary["fold_memberships"]``): build name
+    → (frames, n_li, n_states), float64.
+
+    Raises
+    ------
+    KeyError
+        If the folder was written by an older gdynbook, without them.
+    """
+    import json
+
+    folder = Path(folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    if "fold_memberships" not in summary:
+        raise KeyError(
+            f"{folder} has no fold memberships: it was written by an older gdynbook; run "
+            "the plan again (gdynbook peo --layout builds) to get them."
+        )
+    with np.load(folder / "predictions.npz") as stored:
+        return {
+            name: stored[f"fold_{name}"].astype(np.float64)
+            for name in summary["fold_memberships"]["builds"]
+        }
