@@ -1016,6 +1016,12 @@ def _add_peo_arguments(parser: argparse.ArgumentParser) -> None:
         "process started with the same command (another core, another GPU) shares the work",
     )
     parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="builds only: leave out builds whose production is still running (an interim "
+        "run while the campaign goes on; the lockbox stays shut)",
+    )
+    parser.add_argument(
         "--prediction-seeds",
         type=bounded(int, 0),
         nargs="+",
@@ -1070,10 +1076,11 @@ def _run_peo(args: argparse.Namespace) -> int:
         or args.max_frames is not None
         or args.no_fit_store
         or args.prediction_seeds is not None
+        or args.finished_only
     ):
         raise ValueError(
-            "--preset, --max-frames, --no-fit-store and --prediction-seeds are for build-NN "
-            "data (--layout builds)."
+            "--preset, --max-frames, --no-fit-store, --prediction-seeds and --finished-only "
+            "are for build-NN data (--layout builds)."
         )
     args.states = args.states or [2, 3, 4]
     args.seeds = args.seeds or [0, 1, 2]
@@ -1145,7 +1152,12 @@ def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
 
         torch.set_num_threads(args.threads)
     # anything but the registered plan on its full data is a check: the lockbox stays shut
-    check = args.preset == "smoke" or args.max_frames is not None or args.epochs is not None
+    check = (
+        args.preset == "smoke"
+        or args.max_frames is not None
+        or args.epochs is not None
+        or args.finished_only
+    )
     summary = run_build_job(
         root,
         output,
@@ -1157,6 +1169,7 @@ def _run_peo_builds(args: argparse.Namespace, root: Path) -> int:
         progress=not args.no_progress,
         keep_fits=not args.no_fit_store,
         prediction_seeds=args.prediction_seeds,
+        finished_only=args.finished_only,
     )
     for n, (mean, sem) in summary["cross_validation"]["scores"].items():
         print(f"{n} states: held-out VAMP-2 {mean:.3f} ± {sem:.3f} (folds: builds)")

@@ -437,6 +437,25 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
     with pytest.raises(ValueError, match="build-01 are not finished"):
         run_build_job(tmp_path / "builds", tmp_path / "again", plan=plan, training=training)
     assert not (tmp_path / "again").exists()
+    # an interim run on the finished builds only: build-01 is left out, the lockbox shut
+    with pytest.raises(ValueError, match="keeps it shut"):
+        run_build_job(
+            tmp_path / "builds", tmp_path / "again", plan=plan, finished_only=True
+        )
+    interim = run_build_job(
+        tmp_path / "builds",
+        tmp_path / "interim",
+        plan=plan,
+        training=training,
+        max_frames=60,
+        open_lockbox=False,
+        finished_only=True,
+        device="cpu",
+        progress=False,
+    )
+    assert interim["builds"] == ["build-00", "build-02", "build-03"]
+    assert interim["lockbox"] == "build-03" and interim["lockbox_opened"] is False
+    assert interim["finished_only"] is True and "build-03" not in interim["held_out"]
 
 
 def test_peo_command_runs_the_plan_on_builds(tmp_path, capsys) -> None:

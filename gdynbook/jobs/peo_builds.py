@@ -641,6 +641,7 @@ def run_build_job(
     progress: bool = True,
     keep_fits: bool = True,
     prediction_seeds: Sequence[int] | None = None,
+    finished_only: bool = False,
 ) -> dict[str, Any]:
     """The analysis plan on the builds under ``root``, written to ``output``.
 
@@ -682,6 +683,10 @@ def run_build_job(
     prediction_seeds : sequence of int, optional
         Write the memberships of these ensemble seeds only (default: every seed); the
         summary's seed agreement still covers them all. Shipped data keep seed 0.
+    finished_only : bool
+        Leave out builds whose production is still running (an interim run while the
+        campaign goes on). With any left out, the last finished build is set aside as
+        the lockbox would be, and it stays shut: ``open_lockbox`` must be False.
 
     Raises
     ------
@@ -702,6 +707,14 @@ def run_build_job(
     started = time.perf_counter()
     builds = load_builds(root)
     unfinished = [b.path.name for b in builds if not b.provenance.get("complete")]
+    if finished_only and unfinished:
+        if open_lockbox:
+            raise ValueError(
+                f"finished_only leaves out {', '.join(unfinished)}: the lockbox is the last "
+                "registered build, so an interim run keeps it shut (open_lockbox=False)."
+            )
+        builds = [b for b in builds if b.provenance.get("complete")]
+        unfinished = []
     if open_lockbox and unfinished:
         raise ValueError(
             f"build(s) {', '.join(unfinished)} are not finished: the plan opens the lockbox "
@@ -754,6 +767,7 @@ def run_build_job(
             ),
             "predicted_builds": [n for n in names if open_lockbox or n != summary["lockbox"]],
             "seeds": [int(s) for s in plan.ensemble_seeds],
+            "finished_only": bool(finished_only),
             "prediction_seeds": [
                 int(s)
                 for s in (plan.ensemble_seeds if prediction_seeds is None else prediction_seeds)
