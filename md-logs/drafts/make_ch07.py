@@ -145,6 +145,9 @@ training = PeoTraining.from_dict(summary["training"])
 development = [n for n in summary["builds"] if n != summary["lockbox"]]
 print(f"builds {summary['builds']}; lockbox {summary['lockbox']} "
       f"({'opened' if summary['lockbox_opened'] else 'shut'})")
+if summary.get("finished_only") or not summary["lockbox_opened"]:
+    print("INTERIM: the plan ran on the builds finished so far, with the lockbox shut; "
+          "the numbers below are not the plan's result")
 print(f"model: {training.n_conv} convolutions, {training.n_neighbors} heavy-atom neighbours "
       f"within {training.cutoff:g} Å; chosen lag τ = {summary['lag_ps']:g} ps, "
       f"{n_states} states")
