@@ -212,18 +212,18 @@ def vamp_score(
 def batch_norm(bn: torch.nn.BatchNorm1d, selected: torch.Tensor) -> torch.Tensor:
     """Training-mode batch norm of ``selected`` rows (…, C) with the statistics of every
     process's rows; updates the running averages as ``torch.nn.functional.batch_norm``."""
-    # sums accumulate in float64 without a float64 copy of the rows (the rows of an edge
-    # batch norm are tens of millions: a copy would double the cost of a training step)
+    # statistics in float64 without a float64 copy of the rows (the rows of an edge batch
+    # norm are tens of millions: a copy would double the cost of a training step); two
+    # passes, the second over centred rows, so a channel whose mean is far above its spread
+    # keeps its digits
     count = torch.full((1,), float(selected.shape[0]), dtype=torch.float64, device=selected.device)
-    first = selected.sum(0, dtype=torch.float64)
-    second = (selected * selected).sum(0, dtype=torch.float64)
-    sums = all_reduce_sum(torch.cat([count, first, second]))
-    channels = selected.shape[-1]
+    sums = all_reduce_sum(torch.cat([count, selected.sum(0, dtype=torch.float64)]))
     n = sums[0]
     if float(n.detach()) == 0:  # no row anywhere: nothing to normalise or to learn from
         return selected
-    mean = sums[1 : 1 + channels] / n
-    variance = (sums[1 + channels :] / n - mean**2).clamp_min(0.0)
+    mean = sums[1:] / n
+    centred = selected - mean.to(selected.dtype)
+    variance = all_reduce_sum((centred * centred).sum(0, dtype=torch.float64)) / n
     with torch.no_grad():
         momentum = bn.momentum if bn.momentum is not None else 0.1
         unbiased = variance * n / torch.clamp(n - 1, min=1.0)
@@ -231,13 +231,11 @@ def batch_norm(bn: torch.nn.BatchNorm1d, selected: torch.Tensor) -> torch.Tensor
         bn.running_var.mul_(1 - momentum).add_(momentum * unbiased.to(bn.running_var.dtype))
         if bn.num_batches_tracked is not None:
             bn.num_batches_tracked.add_(1)
-    # normalise in the rows' own precision: one scale and shift per channel
     scale = torch.rsqrt(variance + bn.eps)
-    shift = -mean * scale
     if bn.affine:
         scale = scale * bn.weight
-        shift = shift * bn.weight + bn.bias
-    return selected * scale.to(selected.dtype) + shift.to(selected.dtype)
+        return centred * scale.to(selected.dtype) + bn.bias
+    return centred * scale.to(selected.dtype)
 
 
 def sum_gradients(model: torch.nn.Module) -> None:

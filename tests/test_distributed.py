@@ -352,3 +352,40 @@ def test_the_backend_follows_the_device(monkeypatch, device, cuda_present, backe
     assert distributed.init_from_environment(device) is True
     assert chosen == [backend]
     assert gpus == ([1] if backend == "nccl" else [])
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_batch_norm_matches_torch_in_float64_even_far_from_zero(offset: float) -> None:
+    """One process: the output, the running statistics and the gradients of the shared
+    batch norm are torch's batch norm computed in float64, to float32 rounding, also for
+    channels whose mean is far above their spread (the statistics are taken on centred
+    rows)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    rows = (offset + torch.randn(4000, 3) * torch.tensor([1.0, 0.5, 2.0])).float()
+    ours, reference = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3).double()
+    with torch.no_grad():
+        ours.weight.copy_(torch.tensor([1.5, -0.5, 2.0]))
+        ours.bias.copy_(torch.tensor([0.1, 0.2, -0.3]))
+        reference.weight.copy_(ours.weight)
+        reference.bias.copy_(ours.bias)
+    x = rows.clone().requires_grad_(True)
+    x64 = rows.double().requires_grad_(True)
+    out = distributed.batch_norm(ours, x)
+    expected = F.batch_norm(
+        x64, reference.running_mean, reference.running_var, reference.weight, reference.bias,
+        training=True, momentum=0.1, eps=ours.eps,
+    )
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), atol=2e-4)
+    np.testing.assert_allclose(ours.running_mean.numpy(), reference.running_mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.running_var.numpy(), reference.running_var.numpy(), rtol=1e-4)
+    assert int(ours.num_batches_tracked) == 1
+    weights = torch.linspace(-1.0, 1.0, 4000)[:, None]
+    (out * weights).sum().backward()
+    (expected * weights.double()).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), x64.grad.numpy(), atol=2e-5)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), reference.weight.grad.numpy(), rtol=1e-3)
+    np.testing.assert_allclose(
+        ours.bias.grad.numpy(), reference.bias.grad.numpy(), rtol=1e-3, atol=1e-3
+    )
