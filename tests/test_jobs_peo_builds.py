@@ -456,6 +456,13 @@ def test_run_build_job_writes_what_the_chapters_read(tmp_path) -> None:
     assert interim["builds"] == ["build-00", "build-02", "build-03"]
     assert interim["lockbox"] == "build-03" and interim["lockbox_opened"] is False
     assert interim["finished_only"] is True and "build-03" not in interim["held_out"]
+    provenance = json.loads((made[2] / "provenance.json").read_text())
+    (made[2] / "provenance.json").write_text(json.dumps({**provenance, "complete": False}))
+    with pytest.raises(ValueError, match="an interim run needs three"):
+        run_build_job(
+            tmp_path / "builds", tmp_path / "two", plan=plan, open_lockbox=False,
+            finished_only=True,
+        )
 
 
 def test_peo_command_runs_the_plan_on_builds(tmp_path, capsys) -> None:

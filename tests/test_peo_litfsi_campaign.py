@@ -155,10 +155,13 @@ def test_max_chunks_loads_the_start_of_a_build_and_status_says_how_far_each_got(
     assert status[0]["production_ns"] == pytest.approx(simulated_ps / 1000)
     assert status[0]["planned_ns"] == pytest.approx(protocol["production_ps"] / 1000)
     assert status[0]["production_ns"] == pytest.approx(status[0]["planned_ns"])
+    assert status[0]["chunks"] == n_chunks and status[0]["chunk_ps"] == protocol["chunk_ps"]
     assert status[1] == {
         "build": "build-01",
         "seed": protocol["seed"],
         "stage": "anneal",
+        "chunks": 0,
+        "chunk_ps": protocol["chunk_ps"],
         "production_ns": 0.0,
         "planned_ns": protocol["production_ps"] / 1000,
         "complete": False,

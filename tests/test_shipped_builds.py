@@ -159,4 +159,5 @@ def test_the_kept_record_of_the_old_runs_is_what_the_runs_give() -> None:
         pytest.skip(f"the old runs left data/; re-measure them at {about['source_commit']}")
     measured = diagnostics_per_build(load_runs(ROOT))
     assert list(measured.index) == list(record.index)
+    assert list(measured.columns) == list(record.columns)
     np.testing.assert_allclose(measured.to_numpy(), record.to_numpy(), rtol=1e-9)

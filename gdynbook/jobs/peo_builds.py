@@ -704,6 +704,13 @@ def run_build_job(
 
     plan = plan or BuildPlan()
     training = training or PLAN_TRAINING
+    if prediction_seeds is not None:
+        unknown = sorted(set(prediction_seeds) - set(plan.ensemble_seeds))
+        if unknown or not prediction_seeds:
+            raise ValueError(
+                f"prediction_seeds {list(prediction_seeds)}: give one or more of the "
+                f"ensemble's seeds {list(plan.ensemble_seeds)}."
+            )
     started = time.perf_counter()
     builds = load_builds(root)
     unfinished = [b.path.name for b in builds if not b.provenance.get("complete")]
@@ -714,6 +721,12 @@ def run_build_job(
                 "registered build, so an interim run keeps it shut (open_lockbox=False)."
             )
         builds = [b for b in builds if b.provenance.get("complete")]
+        if len(builds) < 3:
+            raise ValueError(
+                f"{len(builds)} finished build(s) ({', '.join(b.path.name for b in builds)}; "
+                f"still running: {', '.join(unfinished)}): an interim run needs three, one "
+                "to set aside and two to cross-validate. Wait for the campaign."
+            )
         unfinished = []
     if open_lockbox and unfinished:
         raise ValueError(
@@ -727,13 +740,6 @@ def run_build_job(
     trajectories = [b.traj for b in builds]
     inputs = [li_descriptors(b) for b in builds]
     store = FitStore(Path(output) / "fits") if keep_fits else None
-    if prediction_seeds is not None:
-        unknown = sorted(set(prediction_seeds) - set(plan.ensemble_seeds))
-        if unknown or not prediction_seeds:
-            raise ValueError(
-                f"prediction_seeds {list(prediction_seeds)}: give one or more of the "
-                f"ensemble's seeds {list(plan.ensemble_seeds)}."
-            )
     summary, probabilities, models, fold_memberships = learn_from_builds(
         trajectories,
         names,

@@ -197,7 +197,8 @@ def production_status(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     -------
     list of dict
         Per build folder, in order: ``build``, ``seed`` (builder seed), ``stage`` (the
-        equilibration stage reached, or ``"production"``), ``production_ns`` (finished),
+        equilibration stage reached, or ``"production"``), ``chunks`` (finished
+        production chunks) of ``chunk_ps`` each, ``production_ns`` (finished),
         ``planned_ns`` (the protocol's production length) and ``complete``.
     """
     rows = []
@@ -208,15 +209,16 @@ def production_status(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
         protocol = json.loads(protocol_path.read_text())["protocol"]
         provenance_path = folder / "provenance.json"
         provenance = json.loads(provenance_path.read_text()) if provenance_path.is_file() else None
-        if provenance is not None and provenance["chunks"]:
+        chunks = len(provenance["chunks"]) if provenance is not None else 0
+        if chunks:
             stage = "production"
             done_ps = float(sum(r["frames"] for r in provenance["chunks"]))
             done_ps *= float(provenance["frame_interval_ps"])
         else:
             stages = [
                 name
-                for name in ("compress", "anneal", "npt")
-                if any((folder / "equilibration").glob(f"thermo-{name}-*.csv"))
+                for name in ("compress", "anneal", "npt", "nvt")
+                if any((folder / "equilibration").glob(f"thermo-{name}*.csv"))
             ]
             stage = stages[-1] if stages else "not started"
             done_ps = 0.0
@@ -225,6 +227,8 @@ def production_status(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 "build": folder.name,
                 "seed": int(protocol["seed"]),
                 "stage": stage,
+                "chunks": chunks,
+                "chunk_ps": float(protocol["chunk_ps"]),
                 "production_ns": done_ps / 1000.0,
                 "planned_ns": float(protocol["production_ps"]) / 1000.0,
                 "complete": bool(provenance is not None and provenance.get("complete")),
